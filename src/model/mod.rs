@@ -1,0 +1,19 @@
+//! The compose model: reading compose files into a typed, normalized
+//! [`Project`], exactly as compose reads them.
+//!
+//! Loading runs in one direction: find the files ([`discover`]), parse each
+//! into a spanned tree ([`yaml`]), interpolate variables ([`interpolate`],
+//! with [`dotenv`] files), resolve `include` and `extends`, merge several
+//! files ([`merge`]), turn the tree into types ([`types`]), resolve paths and
+//! defaults, and validate ([`validate`]). Every error carries a location.
+
+pub mod dotenv;
+pub mod error;
+pub mod interpolate;
+pub mod node;
+pub mod source;
+pub mod yaml;
+
+pub use error::{ErrorKind, LoadError, Location};
+pub use node::{Key, Node, NodeKind, PathSeg, Tag};
+pub use source::{FileId, Sources, Span};
