@@ -10,6 +10,7 @@
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;
+pub mod merge;
 pub mod node;
 pub mod source;
 pub mod yaml;
