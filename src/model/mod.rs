@@ -7,6 +7,7 @@
 //! files ([`merge`]), turn the tree into types ([`types`]), resolve paths and
 //! defaults, and validate ([`validate`]). Every error carries a location.
 
+pub mod discover;
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;
