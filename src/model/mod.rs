@@ -13,6 +13,7 @@ pub mod error;
 pub mod interpolate;
 pub mod merge;
 pub mod node;
+pub mod paths;
 pub mod source;
 pub mod yaml;
 
