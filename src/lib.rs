@@ -5,4 +5,5 @@
 //! projects call from their integration tests. See `DESIGN.md`-style notes
 //! in each module for why it is shaped as it is.
 
+pub mod graph;
 pub mod model;
