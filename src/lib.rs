@@ -2,8 +2,15 @@
 //! compose files you already have.
 //!
 //! The library is what the `muster` binary is built on, and what other
-//! projects call from their integration tests. See `DESIGN.md`-style notes
-//! in each module for why it is shaped as it is.
+//! projects call from their integration tests:
+//!
+//! - [`model`] reads compose files into a typed [`model::Project`], exactly
+//!   as compose reads them, with errors that point at the line;
+//! - [`graph`] orders services by their dependencies and selects them by
+//!   name and profile;
+//! - [`cli`] and [`ui`] are the command line and its rendering.
 
+pub mod cli;
 pub mod graph;
 pub mod model;
+pub mod ui;

@@ -1,0 +1,224 @@
+//! `muster config`: the resolved project, as muster will run it.
+//!
+//! It is the quickest way to see what muster understood of a compose file:
+//! every short form in its long form, every path absolute, every variable
+//! substituted, every `extends` and `include` folded in. `-q` only
+//! validates; the list flags print one name per line for scripts.
+
+use std::fmt::Write as _;
+
+use clap::{Args, ValueEnum};
+
+use super::{ExitStatus, GlobalArgs, print_stdout, report_errors, report_warnings};
+use crate::model::{self, LoadedProject};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Only these services (and what they depend on)
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    format: Format,
+    /// Only validate the configuration, print nothing
+    #[arg(short, long)]
+    quiet: bool,
+    /// Print the service names, in start order, one per line
+    #[arg(long = "services")]
+    list_services: bool,
+    /// Print the volume names, one per line
+    #[arg(long = "volumes")]
+    list_volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long = "networks")]
+    list_networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long = "profiles")]
+    list_profiles: bool,
+    /// Print the image names, one per line
+    #[arg(long = "images")]
+    list_images: bool,
+    /// Print the variables the files use, with their defaults
+    #[arg(long)]
+    variables: bool,
+    /// Do not substitute variables
+    #[arg(long)]
+    no_interpolate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+/// Runs `muster config`.
+pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
+    let mut options = match global.project_options() {
+        Ok(options) => options,
+        Err(errors) => return report_errors(&errors),
+    };
+    options.no_interpolate = args.no_interpolate;
+    let loaded = match model::load(&options) {
+        Ok(loaded) => loaded,
+        Err(errors) => return report_errors(&errors),
+    };
+    report_warnings(&loaded.warnings);
+    let selection = match loaded.select(&args.services) {
+        Ok(selection) => selection,
+        Err(errors) => return report_errors(&errors),
+    };
+    report_warnings(&selection.notes);
+    if args.quiet {
+        return ExitStatus::Success;
+    }
+    let text = if args.variables {
+        variables(&loaded, args.format)
+    } else if args.list_services {
+        lines(selection.order.iter().map(String::as_str))
+    } else if args.list_volumes {
+        lines(loaded.project.volumes.keys().map(String::as_str))
+    } else if args.list_networks {
+        lines(loaded.project.networks.keys().map(String::as_str))
+    } else if args.list_profiles {
+        let mut profiles: Vec<&str> = loaded
+            .project
+            .services
+            .values()
+            .flat_map(|s| s.profiles.iter().map(String::as_str))
+            .collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        lines(profiles.into_iter())
+    } else if args.list_images {
+        let images: Vec<String> = selection
+            .order
+            .iter()
+            .filter_map(|name| {
+                let service = loaded.project.services.get(name)?;
+                Some(
+                    service
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| format!("{}-{name}", loaded.name)),
+                )
+            })
+            .collect();
+        lines(images.iter().map(String::as_str))
+    } else {
+        match render(&loaded, &selection.order, args.format) {
+            Ok(text) => text,
+            Err(e) => {
+                return report_errors(
+                    &model::LoadError::new(
+                        model::ErrorKind::Invalid,
+                        format!("cannot render the configuration: {e}"),
+                    )
+                    .into(),
+                );
+            }
+        }
+    };
+    print_stdout(&text)
+}
+
+fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.fold(String::new(), |mut out, item| {
+        out.push_str(item);
+        out.push('\n');
+        out
+    })
+}
+
+/// The resolved project with only the selected services, in start order.
+fn render(loaded: &LoadedProject, services: &[String], format: Format) -> Result<String, String> {
+    let mut value = serde_json::to_value(&loaded.project).map_err(|e| e.to_string())?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("name".to_owned(), loaded.name.clone().into());
+        if let Some(serde_json::Value::Object(all)) = object.remove("services") {
+            let selected: serde_json::Map<String, serde_json::Value> = services
+                .iter()
+                .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
+                .collect();
+            object.insert("services".to_owned(), selected.into());
+        }
+        // Keep `name` first, as compose prints it.
+        let mut ordered = serde_json::Map::new();
+        if let Some(name) = object.remove("name") {
+            ordered.insert("name".to_owned(), name);
+        }
+        ordered.append(object);
+        value = ordered.into();
+    }
+    match format {
+        Format::Json => serde_json::to_string_pretty(&value)
+            .map(|mut s| {
+                s.push('\n');
+                s
+            })
+            .map_err(|e| e.to_string()),
+        Format::Yaml => serde_yaml::to_string(&value).map_err(|e| e.to_string()),
+    }
+}
+
+fn variables(loaded: &LoadedProject, format: Format) -> String {
+    if format == Format::Json {
+        let map: serde_json::Map<String, serde_json::Value> = loaded
+            .variables
+            .iter()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    serde_json::json!({
+                        "name": v.name,
+                        "required": v.required,
+                        "defaultValue": v.default,
+                        "alternateValue": v.alternate,
+                        "value": loaded.environment.get(&v.name),
+                    }),
+                )
+            })
+            .collect();
+        let mut s = serde_json::to_string_pretty(&map).unwrap_or_default();
+        s.push('\n');
+        return s;
+    }
+    let rows: Vec<[String; 4]> = loaded
+        .variables
+        .iter()
+        .map(|v| {
+            [
+                v.name.clone(),
+                v.required.to_string(),
+                v.default.clone().unwrap_or_default(),
+                v.alternate.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "NAME".to_owned(),
+        "REQUIRED".to_owned(),
+        "DEFAULT VALUE".to_owned(),
+        "ALTERNATE VALUE".to_owned(),
+    ];
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}   ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
