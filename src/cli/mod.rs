@@ -93,7 +93,9 @@ impl GlobalArgs {
         })?;
         options.files.clone_from(&self.files);
         options.project_name.clone_from(&self.project_name);
-        options.project_directory.clone_from(&self.project_directory);
+        options
+            .project_directory
+            .clone_from(&self.project_directory);
         options.env_files.clone_from(&self.env_files);
         options.profiles.clone_from(&self.profiles);
         Ok(options)
@@ -120,7 +122,10 @@ fn report_warnings(warnings: &[String]) {
 /// Writes to stdout; a closed pipe (`muster config | head`) is not an error.
 fn print_stdout(text: &str) -> ExitStatus {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitStatus::Success,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitStatus::Success,
         Err(e) => {

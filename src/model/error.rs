@@ -58,24 +58,25 @@ impl Location {
     #[must_use]
     pub fn of(sources: &Sources, span: Span) -> Self {
         let file = sources.get(span.file);
+        let path = super::source::display_path(&file.path);
         Self {
-            path: file.path.clone(),
             line: span.line,
             col: span.col,
             offset: span.offset,
             len: span.len,
             source: Arc::new(miette::NamedSource::new(
-                file.path.display().to_string(),
+                path.display().to_string(),
                 file.text.clone(),
             )),
+            path,
         }
     }
 
     /// A location that names a file but no position in it.
     #[must_use]
     pub fn file(path: &Path) -> Self {
+        let path = super::source::display_path(path);
         Self {
-            path: path.to_path_buf(),
             line: 0,
             col: 0,
             offset: 0,
@@ -84,6 +85,7 @@ impl Location {
                 path.display().to_string(),
                 Arc::from(""),
             )),
+            path,
         }
     }
 }

@@ -181,7 +181,14 @@ pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
         }
     }
 
-    let name = project_name(options, &environment, &project, &project_dir, &tree, &loader)?;
+    let name = project_name(
+        options,
+        &environment,
+        &project,
+        &project_dir,
+        &tree,
+        &loader,
+    )?;
     let profiles = active_profiles(options, &environment);
 
     let mut loaded = LoadedProject {
@@ -249,9 +256,10 @@ fn typed_error(tree: &Node, sources: &Sources, path: &[PathSeg], message: &str) 
             None if field.starts_with("x_") || field.starts_with("X-") => {
                 err.help("extension fields must start with `x-`")
             }
-            None if !expected.is_empty() => {
-                err.help(format!("the keys allowed here are: {}", expected.join(", ")))
-            }
+            None if !expected.is_empty() => err.help(format!(
+                "the keys allowed here are: {}",
+                expected.join(", ")
+            )),
             None => err,
         };
         return err;
@@ -322,7 +330,8 @@ fn absolute(base: &Path, path: &Path) -> PathBuf {
 }
 
 fn parent_dir(file: &Path) -> PathBuf {
-    file.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+    file.parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
 fn resolve_files(
@@ -348,10 +357,10 @@ fn resolve_files(
         options.files.clone()
     };
     let files: Vec<PathBuf> = if given.is_empty() {
-        let start = options
-            .project_directory
-            .as_ref()
-            .map_or_else(|| options.working_dir.clone(), |d| absolute(&options.working_dir, d));
+        let start = options.project_directory.as_ref().map_or_else(
+            || options.working_dir.clone(),
+            |d| absolute(&options.working_dir, d),
+        );
         discover::discover(&start)?.files
     } else {
         given
@@ -366,7 +375,10 @@ fn resolve_files(
     Ok((files, project_dir))
 }
 
-fn active_profiles(options: &ProjectOptions, environment: &IndexMap<String, String>) -> Vec<String> {
+fn active_profiles(
+    options: &ProjectOptions,
+    environment: &IndexMap<String, String>,
+) -> Vec<String> {
     let mut profiles = options.profiles.clone();
     if profiles.is_empty()
         && let Some(from_env) = environment.get("COMPOSE_PROFILES")
@@ -394,7 +406,10 @@ fn project_name(
         check_project_name(name, "-p/--project-name")?;
         return Ok(name.clone());
     }
-    if let Some(name) = environment.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
+    if let Some(name) = environment
+        .get("COMPOSE_PROJECT_NAME")
+        .filter(|n| !n.is_empty())
+    {
         check_project_name(name, "COMPOSE_PROJECT_NAME")?;
         return Ok(name.clone());
     }
@@ -454,7 +469,8 @@ impl Loader {
         let mut env = options.environment.clone();
         let mut from_files: IndexMap<String, String> = IndexMap::new();
         for (file, required) in files {
-            let Some(values) = self.read_dotenv(&file, required, &options.environment, &from_files)?
+            let Some(values) =
+                self.read_dotenv(&file, required, &options.environment, &from_files)?
             else {
                 continue;
             };
@@ -484,18 +500,16 @@ impl Loader {
                 .help("check the path given with --env-file"));
             }
         };
-        let lookup = |name: &str| {
-            process
-                .get(name)
-                .or_else(|| earlier.get(name))
-                .cloned()
-        };
+        let lookup = |name: &str| process.get(name).or_else(|| earlier.get(name)).cloned();
         let id = self.sources.add(file, text.as_str());
         dotenv::parse(&text, &lookup).map(Some).map_err(|e| {
             let span = line_span(&self.sources, id, e.line);
-            LoadError::new(ErrorKind::Syntax, format!("invalid env file: {}", e.message))
-                .at_span(&self.sources, span)
-                .help("each line should be KEY=VALUE, with quotes around values that hold spaces or #")
+            LoadError::new(
+                ErrorKind::Syntax,
+                format!("invalid env file: {}", e.message),
+            )
+            .at_span(&self.sources, span)
+            .help("each line should be KEY=VALUE, with quotes around values that hold spaces or #")
         })
     }
 
@@ -598,7 +612,10 @@ impl Loader {
         environment: &IndexMap<String, String>,
     ) -> Result<(), LoadError> {
         let Some(entries) = include.as_seq() else {
-            return Err(self.invalid(include, "`include` must be a list of files or of {path: ...} entries"));
+            return Err(self.invalid(
+                include,
+                "`include` must be a list of files or of {path: ...} entries",
+            ));
         };
         for entry in entries {
             let spec = IncludeSpec::from_node(entry).ok_or_else(|| {
@@ -773,7 +790,10 @@ impl Loader {
         let Some(service) = services.and_then(|s| s.get(name)) else {
             return Err(LoadError::new(
                 ErrorKind::Reference,
-                format!("cannot extend service {name:?}: {} has no such service", file.display()),
+                format!(
+                    "cannot extend service {name:?}: {} has no such service",
+                    file.display()
+                ),
             ));
         };
         let Some(extends) = service.get("extends") else {
@@ -783,7 +803,10 @@ impl Loader {
             (NodeKind::Str { value, .. }, _) => (value.clone(), None),
             (NodeKind::Map(_), Some(svc)) if svc.as_str().is_some() => (
                 svc.as_str().unwrap_or_default().to_owned(),
-                extends.get("file").and_then(Node::as_str).map(PathBuf::from),
+                extends
+                    .get("file")
+                    .and_then(Node::as_str)
+                    .map(PathBuf::from),
             ),
             _ => {
                 return Err(self.invalid(
@@ -798,10 +821,7 @@ impl Loader {
             names.push(name);
             return Err(LoadError::new(
                 ErrorKind::Cycle,
-                format!(
-                    "Circular reference in extends: {}",
-                    names.join(" -> ")
-                ),
+                format!("Circular reference in extends: {}", names.join(" -> ")),
             )
             .at_span(&self.sources, extends.span)
             .help("a service cannot extend itself, directly or through others"));
@@ -902,7 +922,10 @@ impl IncludeSpec {
         fn strings(node: &Node) -> Option<Vec<String>> {
             match &node.kind {
                 NodeKind::Str { value, .. } => Some(vec![value.clone()]),
-                NodeKind::Seq(items) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+                NodeKind::Seq(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
                 _ => None,
             }
         }
@@ -914,7 +937,10 @@ impl IncludeSpec {
             }),
             NodeKind::Map(_) => Some(Self {
                 paths: strings(node.get("path")?)?,
-                project_directory: node.get("project_directory").and_then(Node::as_str).map(str::to_owned),
+                project_directory: node
+                    .get("project_directory")
+                    .and_then(Node::as_str)
+                    .map(str::to_owned),
                 env_files: node.get("env_file").map_or(Some(Vec::new()), strings)?,
             }),
             _ => None,

@@ -62,6 +62,13 @@ impl Sources {
         &self.files[id.0 as usize]
     }
 
+    /// The path of the file with this id, as the user would write it:
+    /// relative to the current directory when it lies below it.
+    #[must_use]
+    pub fn display_path(&self, id: FileId) -> PathBuf {
+        display_path(self.path(id))
+    }
+
     /// The path of the file with this id.
     #[must_use]
     pub fn path(&self, id: FileId) -> &Path {
@@ -75,4 +82,15 @@ impl Sources {
             .enumerate()
             .map(|(i, f)| (FileId(u32::try_from(i).unwrap_or(u32::MAX)), f))
     }
+}
+
+/// `path` relative to the current directory when it lies below it, else as
+/// it is: what a person would type to open the file.
+#[must_use]
+pub fn display_path(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_path_buf())
 }

@@ -226,20 +226,14 @@ impl LoadedProject {
         match kind {
             graph::EdgeKind::DependsOn => {
                 path.push(key("depends_on"));
-                path.push(key(dependency));
-                // The list form has no key: find the item.
-                if let Some(list) = self
+                // The list form has no key per dependency: point at the item.
+                let index = self
                     .tree
-                    .lookup(&path[..3])
+                    .lookup(&path)
                     .0
                     .as_seq()
-                    .filter(|_| self.tree.lookup(&path).1.is_none())
-                {
-                    path.pop();
-                    if let Some(i) = list.iter().position(|n| n.as_str() == Some(dependency)) {
-                        path.push(PathSeg::Index(i));
-                    }
-                }
+                    .and_then(|list| list.iter().position(|n| n.as_str() == Some(dependency)));
+                path.push(index.map_or_else(|| key(dependency), PathSeg::Index));
             }
             graph::EdgeKind::BuildContext => {
                 path.push(key("build"));
@@ -313,7 +307,9 @@ pub fn validate(loaded: &mut LoadedProject) -> Result<(), LoadErrors> {
                         ),
                     )
                     .at(at(&["container_name"]))
-                    .help("a container name is unique: remove container_name to run several replicas"),
+                    .help(
+                        "a container name is unique: remove container_name to run several replicas",
+                    ),
                 );
             }
         }
@@ -340,7 +336,13 @@ pub fn validate(loaded: &mut LoadedProject) -> Result<(), LoadErrors> {
         }
         for network in service.networks.keys() {
             if network != "default" && !project.networks.contains_key(network) {
-                errors.push(undeclared(loaded, name, "networks", network, project.networks.keys()));
+                errors.push(undeclared(
+                    loaded,
+                    name,
+                    "networks",
+                    network,
+                    project.networks.keys(),
+                ));
             }
         }
         for volume in service.named_volumes() {
