@@ -8,9 +8,11 @@
 //!   as compose reads them, with errors that point at the line;
 //! - [`graph`] orders services by their dependencies and selects them by
 //!   name and profile;
+//! - [`engine`] is the seam in front of the container engine (bollard);
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
 pub mod cli;
+pub mod engine;
 pub mod graph;
 pub mod model;
 pub mod ui;
