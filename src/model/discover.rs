@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn normalizes_like_compose() {
-        assert_eq!(normalize_project_name("UNNORMALIZED PATH"), "unnormalizedpath");
+        assert_eq!(
+            normalize_project_name("UNNORMALIZED PATH"),
+            "unnormalizedpath"
+        );
         assert_eq!(normalize_project_name("My_App-2"), "my_app-2");
         assert_eq!(normalize_project_name("__x.y"), "xy");
         assert_eq!(normalize_project_name("..."), "");
@@ -137,7 +140,10 @@ mod tests {
     fn explicit_names_are_checked_not_rewritten() {
         assert!(check_project_name("shop", "-p").is_ok());
         let err = check_project_name("Shop", "-p").unwrap_err();
-        assert!(err.message.contains("invalid project name \"Shop\" (from -p)"));
+        assert!(
+            err.message
+                .contains("invalid project name \"Shop\" (from -p)")
+        );
         assert_eq!(err.help.as_deref(), Some("use \"shop\""));
     }
 

@@ -51,9 +51,7 @@ fn rule_for(path: &[&str]) -> Rule {
     match path {
         ["services", _, field] => match *field {
             "command" | "entrypoint" => Rule::Replace,
-            "environment" | "labels" | "annotations" | "sysctls" | "tmpfs_labels" => {
-                Rule::KeyValue
-            }
+            "environment" | "labels" | "annotations" | "sysctls" | "tmpfs_labels" => Rule::KeyValue,
             "extra_hosts" => Rule::Hosts,
             "depends_on" | "networks" => Rule::NamedMap,
             "logging" => Rule::Logging,
@@ -67,7 +65,12 @@ fn rule_for(path: &[&str]) -> Rule {
             _ => Rule::Default,
         },
         ["services", _, "healthcheck", "test"] => Rule::Replace,
-        ["services", _, "build", "args" | "labels" | "additional_contexts"]
+        [
+            "services",
+            _,
+            "build",
+            "args" | "labels" | "additional_contexts",
+        ]
         | ["services", _, "deploy", "labels"]
         | ["networks" | "volumes" | "secrets" | "configs", _, "labels"] => Rule::KeyValue,
         ["services", _, "build", "extra_hosts"] => Rule::Hosts,
@@ -116,8 +119,7 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Node {
         Rule::Default => match (&base.kind, &over.kind) {
             (NodeKind::Map(_), NodeKind::Map(_)) => merge_maps(base, over, path),
             (NodeKind::Seq(_), NodeKind::Seq(_)) => {
-                let (NodeKind::Seq(mut items), NodeKind::Seq(more)) = (base.kind, over.kind)
-                else {
+                let (NodeKind::Seq(mut items), NodeKind::Seq(more)) = (base.kind, over.kind) else {
                     unreachable!("matched above")
                 };
                 items.extend(more);
@@ -438,7 +440,13 @@ mod tests {
         let base = parse("services:\n  web:\n    image: a\n");
         let over = parse("\n\nservices: {web: {image: b}}\n");
         let node = merge(base, over, &[]);
-        let image = node.get("services").unwrap().get("web").unwrap().get("image").unwrap();
+        let image = node
+            .get("services")
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .get("image")
+            .unwrap();
         assert_eq!(image.span.line, 3);
         assert_eq!(image.span.col, 25);
     }

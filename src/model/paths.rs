@@ -26,7 +26,8 @@ impl Bases<'_> {
     #[must_use]
     pub fn resolve(&self, path: &str) -> String {
         let joined = if path == "~" {
-            self.home.map_or_else(|| PathBuf::from(path), Path::to_path_buf)
+            self.home
+                .map_or_else(|| PathBuf::from(path), Path::to_path_buf)
         } else if let (Some(rest), Some(home)) = (path.strip_prefix("~/"), self.home) {
             home.join(rest)
         } else {

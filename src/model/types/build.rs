@@ -13,6 +13,7 @@ use super::hosts::ExtraHosts;
 use super::limits::Ulimit;
 use super::refs::FileReference;
 use super::size::ByteSize;
+use crate::model::paths::is_remote_context;
 
 fn dot() -> String {
     ".".to_owned()
@@ -220,7 +221,7 @@ impl Build {
     /// Whether the context is remote (a git or https URL), not a directory.
     #[must_use]
     pub fn is_remote_context(&self) -> bool {
-        is_remote(&self.context)
+        is_remote_context(&self.context)
     }
 
     /// Services whose images this build uses (`additional_contexts` of the
@@ -230,12 +231,6 @@ impl Build {
             .values()
             .filter_map(|v| v.strip_prefix("service:"))
     }
-}
-
-/// Whether a build context is remote (git or http), to be left as written.
-#[must_use]
-pub fn is_remote(context: &str) -> bool {
-    context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }
 
 impl ShortForm for Build {
@@ -334,12 +329,5 @@ mod tests {
             err.starts_with("build.secrets[0].bad: unknown field `bad`"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn remote_contexts() {
-        assert!(is_remote("https://github.com/docker/compose.git"));
-        assert!(is_remote("git@github.com:a/b.git"));
-        assert!(!is_remote("./web"));
     }
 }

@@ -44,7 +44,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use build::{Build, is_remote as is_remote_context};
+pub use build::Build;
 pub use command::Command;
 pub use depends::{Condition, DependsOn};
 pub use deploy::{

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::de::{self as serde_de, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::build::{Build, is_remote};
+use super::build::Build;
 use super::command::Command;
 use super::de::{self, ShortForm};
 use super::depends::{self, Condition, DependsOn, DependsOnSchema};
@@ -33,7 +33,7 @@ use super::ports::Port;
 use super::refs::{self, EnvFile, FileReference};
 use super::size::{self, ByteSize};
 use super::volumes::{ServiceVolume, VolumeType};
-use crate::model::paths::Bases;
+use crate::model::paths::{Bases, is_remote_context};
 
 /// Environment variables: a name without a value (`None`) is taken from the
 /// shell muster runs in.
@@ -1095,11 +1095,11 @@ impl Service {
             }
         }
         if let Some(build) = &mut self.build {
-            if !is_remote(&build.context) {
+            if !build.is_remote_context() {
                 build.context = bases.resolve(&build.context);
             }
             for value in build.additional_contexts.values_mut() {
-                if !is_remote(value) && !value.contains(':') {
+                if !is_remote_context(value) && !value.contains(':') {
                     *value = bases.resolve(value);
                 }
             }
