@@ -59,6 +59,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
         Err(errors) => return report_errors(&errors),
     };
     options.no_interpolate = args.no_interpolate;
+    options.collect_variables = args.variables;
     let loaded = match model::load(&options) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
@@ -70,6 +71,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
     };
     report_warnings(&selection.notes);
     if args.quiet {
+        std::mem::forget(loaded);
         return ExitStatus::Success;
     }
     let text = if args.variables {
@@ -119,7 +121,11 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
             }
         }
     };
-    print_stdout(&text)
+    let status = print_stdout(&text);
+    // The process ends here: freeing a large project one node at a time
+    // would only delay the exit.
+    std::mem::forget(loaded);
+    status
 }
 
 fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -123,11 +123,12 @@ pub fn interpolate_node(
 /// the first reference lacks is taken from a later one.
 pub fn collect_variables(node: &Node, out: &mut Vec<VariableRef>) {
     match &node.kind {
-        NodeKind::Str { value, .. } => {
+        NodeKind::Str { value, .. } if value.contains('$') => {
             for v in variables(value) {
                 combine(out, v);
             }
         }
+        NodeKind::Str { .. } => {}
         NodeKind::Seq(items) => {
             for item in items {
                 collect_variables(item, out);
@@ -602,12 +603,12 @@ fn fill(slot: &mut Option<String>, new: Option<String>) {
 // ---------------------------------------------------------------------------
 // Trees
 
-fn walk(
-    node: &mut Node,
+fn walk<'a>(
+    node: &'a mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     sources: &Sources,
     warnings: &mut Vec<String>,
-    path: &mut Vec<PathSeg>,
+    path: &mut Vec<PathRef<'a>>,
 ) -> Result<(), LoadError> {
     let span = node.span;
     match &mut node.kind {
@@ -625,7 +626,7 @@ fn walk(
         }
         NodeKind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                path.push(PathSeg::Index(i));
+                path.push(PathRef::Index(i));
                 let r = walk(item, lookup, sources, warnings, path);
                 path.pop();
                 r?;
@@ -633,7 +634,7 @@ fn walk(
         }
         NodeKind::Map(entries) => {
             for (key, value) in entries.iter_mut() {
-                path.push(PathSeg::Key(key.name.clone()));
+                path.push(PathRef::Key(&key.name));
                 let r = walk(value, lookup, sources, warnings, path);
                 path.pop();
                 r?;
@@ -644,27 +645,32 @@ fn walk(
     Ok(())
 }
 
-/// `services.web.ports[0]`.
-fn path_string(path: &[PathSeg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            PathSeg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            PathSeg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    if s.is_empty() {
-        s.push_str("the top level");
-    }
-    s
+/// A step of the path to the string being interpolated, borrowed from the
+/// tree so that walking it allocates nothing.
+#[derive(Clone, Copy)]
+enum PathRef<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-fn node_error(f: &Failure, path: &[PathSeg], sources: &Sources, span: Span) -> LoadError {
+/// `services.web.ports[0]`.
+fn path_string(path: &[PathRef<'_>]) -> String {
+    let owned: Vec<PathSeg> = path
+        .iter()
+        .map(|seg| match seg {
+            PathRef::Key(k) => PathSeg::Key((*k).to_owned()),
+            PathRef::Index(i) => PathSeg::Index(*i),
+        })
+        .collect();
+    let s = super::node::dotted(&owned);
+    if s.is_empty() {
+        "the top level".to_owned()
+    } else {
+        s
+    }
+}
+
+fn node_error(f: &Failure, path: &[PathRef<'_>], sources: &Sources, span: Span) -> LoadError {
     let at = path_string(path);
     let err = match f {
         Failure::Malformed {

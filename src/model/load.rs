@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde::de::DeserializeOwned;
 
 use super::discover::{self, check_project_name, normalize_project_name};
 use super::dotenv;
@@ -50,6 +49,9 @@ pub struct ProjectOptions {
     pub environment: IndexMap<String, String>,
     /// Whether to interpolate `${VAR}` (off for `config --no-interpolate`).
     pub no_interpolate: bool,
+    /// Whether to list the variables the files use (`config --variables`);
+    /// off by default, as it costs a second pass over every string.
+    pub collect_variables: bool,
     /// The home directory, for `~` in paths.
     pub home: Option<PathBuf>,
 }
@@ -128,6 +130,7 @@ pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
         variables: Vec::new(),
         home: options.home.clone(),
         no_interpolate: options.no_interpolate,
+        collect_variables: options.collect_variables,
         include_stack: Vec::new(),
     };
 
@@ -209,10 +212,20 @@ pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
 }
 
 /// Deserializes the tree into `T`, mapping serde's errors to locations.
-fn deserialize<T: DeserializeOwned>(tree: &Node, sources: &Sources) -> Result<T, LoadError> {
-    let value = tree.to_value();
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
-        let path: Vec<PathSeg> = err
+///
+/// The common case (no error) takes the direct path; only on failure is
+/// the tree walked again with path tracking, to name the key in the message.
+fn deserialize<'de, T: serde::Deserialize<'de>>(
+    tree: &'de Node,
+    sources: &Sources,
+) -> Result<T, LoadError> {
+    let first = match super::de::from_node::<T>(tree) {
+        Ok(value) => return Ok(value),
+        Err(first) => first,
+    };
+    let path: Vec<PathSeg> = match serde_path_to_error::deserialize::<_, T>(tree) {
+        Ok(_) => Vec::new(),
+        Err(err) => err
             .path()
             .iter()
             .filter_map(|seg| match seg {
@@ -220,16 +233,28 @@ fn deserialize<T: DeserializeOwned>(tree: &Node, sources: &Sources) -> Result<T,
                 serde_path_to_error::Segment::Seq { index } => Some(PathSeg::Index(*index)),
                 _ => None,
             })
-            .collect();
-        typed_error(tree, sources, &path, &err.inner().to_string())
-    })
+            .collect(),
+    };
+    Err(typed_error(
+        tree,
+        sources,
+        &path,
+        &first.message,
+        first.span,
+    ))
 }
 
 /// Turns a serde message at `path` into an error a user can act on.
-fn typed_error(tree: &Node, sources: &Sources, path: &[PathSeg], message: &str) -> LoadError {
+fn typed_error(
+    tree: &Node,
+    sources: &Sources,
+    path: &[PathSeg],
+    message: &str,
+    span: Option<Span>,
+) -> LoadError {
     let (node, key) = tree.lookup(path);
-    let span = key.map_or(node.span, |k| k.span);
-    let dotted = dotted_path(path);
+    let span = span.unwrap_or_else(|| key.map_or(node.span, |k| k.span));
+    let dotted = super::node::dotted(path);
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let expected: Vec<&str> = expected
@@ -270,8 +295,7 @@ fn typed_error(tree: &Node, sources: &Sources, path: &[PathSeg], message: &str) 
     } else {
         format!("`{dotted}`")
     };
-    LoadError::new(ErrorKind::InvalidValue, format!("{subject}: {message}"))
-        .at_span(sources, node.span)
+    LoadError::new(ErrorKind::InvalidValue, format!("{subject}: {message}")).at_span(sources, span)
 }
 
 fn humanize_serde(message: &str) -> String {
@@ -305,24 +329,6 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
-}
-
-/// `services.web.ports[0]`
-#[must_use]
-pub fn dotted_path(path: &[PathSeg]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        match seg {
-            PathSeg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            PathSeg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 fn absolute(base: &Path, path: &Path) -> PathBuf {
@@ -445,6 +451,7 @@ struct Loader {
     variables: Vec<VariableRef>,
     home: Option<PathBuf>,
     no_interpolate: bool,
+    collect_variables: bool,
     /// Files being included, outermost first, for cycle reports.
     include_stack: Vec<PathBuf>,
 }
@@ -571,7 +578,7 @@ impl Loader {
             )
             .at_span(&self.sources, node.span));
         }
-        if collect_variables {
+        if collect_variables && self.collect_variables {
             interpolate::collect_variables(&node, &mut self.variables);
         }
         if !self.no_interpolate {

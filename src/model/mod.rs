@@ -8,6 +8,7 @@
 //! ([`types`]), and validate ([`validate`]). [`load()`] runs it all; every
 //! error carries a location.
 
+pub mod de;
 pub mod discover;
 pub mod dotenv;
 pub mod error;

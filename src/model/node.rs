@@ -67,6 +67,28 @@ pub enum PathSeg {
     Index(usize),
 }
 
+/// A path written as compose users read it: `services.web.ports[0]`.
+#[must_use]
+pub fn dotted(path: &[PathSeg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            PathSeg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathSeg::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
 impl Node {
     /// A node with no tag.
     #[must_use]

@@ -240,6 +240,8 @@ enum Frame {
         entries: Vec<(Key, Node)>,
         /// Mappings pulled in with `<<`, applied when the mapping ends.
         merges: Vec<Node>,
+        /// Finds keys already seen, for duplicate-key errors.
+        index: KeyIndex,
         pending_key: Option<Key>,
         span: Span,
         anchor: usize,
@@ -291,6 +293,7 @@ impl Builder<'_> {
                 entries,
                 merges,
                 pending_key,
+                index,
                 ..
             }) => match pending_key.take() {
                 None => {
@@ -302,14 +305,15 @@ impl Builder<'_> {
                 }
                 Some(key) if key.name == "<<" => merges.push(node),
                 Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
+                    if let Some(first) = index.first(entries, &key.name) {
                         let error = BuildError::DuplicateKey {
                             key: key.name.clone(),
-                            first: first.span,
+                            first,
                             second: key.span,
                         };
                         self.fail(error);
                     } else {
+                        index.insert(entries, &key.name);
                         entries.push((key, node));
                     }
                 }
@@ -355,6 +359,45 @@ impl Builder<'_> {
             kind: NodeKind::Map(entries),
             span,
             tag,
+        }
+    }
+}
+
+/// Finds a mapping's keys: by scanning while the mapping is small (most
+/// are), by hash once it is large (`services:` of a big project).
+#[derive(Default)]
+struct KeyIndex {
+    hashed: Option<std::collections::HashMap<String, usize>>,
+}
+
+impl KeyIndex {
+    const SCAN_LIMIT: usize = 16;
+
+    /// The span of the key `name` among `entries`, if present.
+    fn first(&self, entries: &[(Key, Node)], name: &str) -> Option<Span> {
+        match &self.hashed {
+            Some(map) => map.get(name).map(|&i| entries[i].0.span),
+            None => entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(k, _)| k.span),
+        }
+    }
+
+    /// Records that the entry about to be pushed onto `entries` has key
+    /// `name`.
+    fn insert(&mut self, entries: &[(Key, Node)], name: &str) {
+        if self.hashed.is_none() && entries.len() >= Self::SCAN_LIMIT {
+            self.hashed = Some(
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.name.clone(), i))
+                    .collect(),
+            );
+        }
+        if let Some(map) = &mut self.hashed {
+            map.insert(name.to_owned(), entries.len());
         }
     }
 }
@@ -449,6 +492,7 @@ impl MarkedEventReceiver for Builder<'_> {
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
                     merges: Vec::new(),
+                    index: KeyIndex::default(),
                     pending_key: None,
                     span,
                     anchor,
@@ -563,6 +607,20 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "compose.yaml:4:5: duplicate key `image`: it is already defined on line 3"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_large_mappings() {
+        let mut text = String::from("services:\n");
+        for i in 0..40 {
+            text.push_str(&format!("  s{i}: {{image: x}}\n"));
+        }
+        text.push_str("  s3: {image: y}\n");
+        let err = load(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "compose.yaml:42:3: duplicate key `s3`: it is already defined on line 5"
         );
     }
 
