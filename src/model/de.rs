@@ -337,7 +337,7 @@ mod tests {
         let err = from_node::<Svc>(&node).unwrap_err();
         assert!(err.message.starts_with("invalid type: string \"nope\""));
         let span = err.span.unwrap();
-        assert_eq!((span.line, span.col), (2, 12));
+        assert_eq!((span.line, span.col), (2, 13));
     }
 
     #[test]
