@@ -15,4 +15,5 @@ pub mod cli;
 pub mod engine;
 pub mod graph;
 pub mod model;
+pub mod orchestrator;
 pub mod ui;
