@@ -60,6 +60,9 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
     };
     options.no_interpolate = args.no_interpolate;
     options.collect_variables = args.variables;
+    if args.no_interpolate && !args.variables {
+        return untyped(&options, args);
+    }
     let loaded = match model::load(&options) {
         Ok(loaded) => loaded,
         Err(errors) => return report_errors(&errors),
@@ -128,6 +131,41 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
     status
 }
 
+/// `config --no-interpolate`: the merged files as written, `${VAR}` and all.
+/// Types are not applied (a port may still read `${PORT}:80`), so only the
+/// tree is printed; validation needs the values.
+fn untyped(options: &model::ProjectOptions, args: &ConfigArgs) -> ExitStatus {
+    let project = match model::load::load_untyped(options) {
+        Ok(project) => project,
+        Err(errors) => return report_errors(&errors),
+    };
+    report_warnings(&project.warnings);
+    if args.quiet {
+        return ExitStatus::Success;
+    }
+    let mut value = serde_json::Map::new();
+    value.insert("name".to_owned(), project.name.into());
+    if let serde_yaml::Value::Mapping(map) = project.tree.to_value() {
+        for (k, v) in map {
+            if let (Some(k), Ok(v)) = (k.as_str(), serde_json::to_value(&v))
+                && k != "name"
+            {
+                value.insert(k.to_owned(), v);
+            }
+        }
+    }
+    match encode(&value.into(), args.format) {
+        Ok(text) => print_stdout(&text),
+        Err(e) => report_errors(
+            &model::LoadError::new(
+                model::ErrorKind::Invalid,
+                format!("cannot render the configuration: {e}"),
+            )
+            .into(),
+        ),
+    }
+}
+
 fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.fold(String::new(), |mut out, item| {
         out.push_str(item);
@@ -138,7 +176,13 @@ fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 /// The resolved project with only the selected services, in start order.
 fn render(loaded: &LoadedProject, services: &[String], format: Format) -> Result<String, String> {
-    let mut value = serde_json::to_value(&loaded.project).map_err(|e| e.to_string())?;
+    // As compose prints it: the edges compose adds itself (links,
+    // `service:` namespaces, volumes_from) appear under depends_on.
+    let mut project = loaded.project.clone();
+    for service in project.services.values_mut() {
+        service.add_implicit_depends_on();
+    }
+    let mut value = serde_json::to_value(&project).map_err(|e| e.to_string())?;
     if let Some(object) = value.as_object_mut() {
         object.insert("name".to_owned(), loaded.name.clone().into());
         if let Some(serde_json::Value::Object(all)) = object.remove("services") {
@@ -156,14 +200,18 @@ fn render(loaded: &LoadedProject, services: &[String], format: Format) -> Result
         ordered.append(object);
         value = ordered.into();
     }
+    encode(&value, format)
+}
+
+fn encode(value: &serde_json::Value, format: Format) -> Result<String, String> {
     match format {
-        Format::Json => serde_json::to_string_pretty(&value)
+        Format::Json => serde_json::to_string_pretty(value)
             .map(|mut s| {
                 s.push('\n');
                 s
             })
             .map_err(|e| e.to_string()),
-        Format::Yaml => serde_yaml::to_string(&value).map_err(|e| e.to_string()),
+        Format::Yaml => serde_yaml::to_string(value).map_err(|e| e.to_string()),
     }
 }
 

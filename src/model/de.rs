@@ -122,9 +122,41 @@ impl<'de> Deserializer<'de> for &'de Node {
         visitor.visit_unit()
     }
 
+    // An empty value where a mapping or list is expected reads as an empty
+    // one, as serde_yaml and compose read `volumes: {data:}`.
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.is_null() {
+            return visitor
+                .visit_map(Map {
+                    entries: [].iter(),
+                    value: None,
+                })
+                .map_err(|e: DeError| e.at(self.span));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.is_null() {
+            return visitor
+                .visit_seq(&mut Seq { items: [].iter() })
+                .map_err(|e: DeError| e.at(self.span));
+        }
+        self.deserialize_any(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct tuple tuple_struct identifier
     }
 }
 
@@ -164,7 +196,8 @@ impl<'de> SeqAccess<'de> for &mut Seq<'de> {
 
 struct Map<'de> {
     entries: std::slice::Iter<'de, (Key, Node)>,
-    value: Option<&'de Node>,
+    /// The entry whose key was just read.
+    value: Option<&'de (Key, Node)>,
 }
 
 impl<'de> MapAccess<'de> for Map<'de> {
@@ -174,21 +207,28 @@ impl<'de> MapAccess<'de> for Map<'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        let Some((key, value)) = self.entries.next() else {
+        let Some(entry) = self.entries.next() else {
             return Ok(None);
         };
-        self.value = Some(value);
+        self.value = Some(entry);
+        let key = &entry.0;
         seed.deserialize(KeyDeserializer(key))
             .map(Some)
             .map_err(|e| e.at(key.span))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let value = self
+        let (key, value) = self
             .value
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("value asked for before its key"))?;
-        seed.deserialize(value).map_err(|e| e.at(value.span))
+        // An empty value has no text of its own: its key stands for it.
+        let span = if value.is_null() {
+            key.span
+        } else {
+            value.span
+        };
+        seed.deserialize(value).map_err(|e| e.at(span))
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -119,11 +119,51 @@ impl LoadedProject {
     }
 }
 
-/// Loads, interpolates, merges, types and validates a project.
+/// A project's files read and merged, before types: what
+/// `config --no-interpolate` prints, where typed fields may still hold
+/// `${VAR}` text.
+#[derive(Debug, Clone)]
+pub struct UntypedProject {
+    /// The project's name.
+    pub name: String,
+    /// The merged tree.
+    pub tree: Node,
+    /// Warnings for the user.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and merges a project's files without typing or validating them.
 ///
 /// # Errors
-/// Every problem found, each with its location and a fix.
-pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
+/// Problems reading, parsing, interpolating, including or extending.
+pub fn load_untyped(options: &ProjectOptions) -> Result<UntypedProject, LoadErrors> {
+    let merged = merge_files(options)?;
+    let declared = merged.tree.get("name").and_then(Node::as_str);
+    let name = project_name(
+        options,
+        &merged.environment,
+        declared,
+        &merged.project_dir,
+        &merged.tree,
+        &merged.loader,
+    )?;
+    Ok(UntypedProject {
+        name,
+        warnings: merged.loader.warnings,
+        tree: merged.tree,
+    })
+}
+
+/// The files of a project read, interpolated and merged into one tree.
+struct Merged {
+    loader: Loader,
+    environment: IndexMap<String, String>,
+    files: Vec<PathBuf>,
+    project_dir: PathBuf,
+    tree: Node,
+}
+
+fn merge_files(options: &ProjectOptions) -> Result<Merged, LoadErrors> {
     let mut loader = Loader {
         sources: Sources::default(),
         warnings: Vec::new(),
@@ -174,6 +214,27 @@ pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
     merge::strip_tags(&mut tree);
     remove_key(&mut tree, "version");
     remove_key(&mut tree, "include");
+    Ok(Merged {
+        loader,
+        environment,
+        files,
+        project_dir,
+        tree,
+    })
+}
+
+/// Loads, interpolates, merges, types and validates a project.
+///
+/// # Errors
+/// Every problem found, each with its location and a fix.
+pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
+    let Merged {
+        loader,
+        environment,
+        files,
+        project_dir,
+        mut tree,
+    } = merge_files(options)?;
     let extensions = take_extensions(&mut tree, true);
 
     let mut project: Project = deserialize(&tree, &loader.sources)?;
@@ -187,7 +248,7 @@ pub fn load(options: &ProjectOptions) -> Result<LoadedProject, LoadErrors> {
     let name = project_name(
         options,
         &environment,
-        &project,
+        project.name.as_deref(),
         &project_dir,
         &tree,
         &loader,
@@ -403,7 +464,7 @@ fn active_profiles(
 fn project_name(
     options: &ProjectOptions,
     environment: &IndexMap<String, String>,
-    project: &Project,
+    declared: Option<&str>,
     project_dir: &Path,
     tree: &Node,
     loader: &Loader,
@@ -419,7 +480,7 @@ fn project_name(
         check_project_name(name, "COMPOSE_PROJECT_NAME")?;
         return Ok(name.clone());
     }
-    if let Some(name) = project.name.as_deref().filter(|n| !n.is_empty()) {
+    if let Some(name) = declared.filter(|n| !n.is_empty()) {
         return check_project_name(name, "the top-level `name:`")
             .map(|()| name.to_owned())
             .map_err(|e| {
