@@ -10,6 +10,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::node::{Node, NodeKind};
+use super::types::is_host_path;
 
 /// The directories a file's relative paths are resolved against.
 #[derive(Debug, Clone, Copy)]
@@ -62,12 +63,6 @@ pub fn clean(path: &Path) -> PathBuf {
 #[must_use]
 pub fn is_remote_context(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
-}
-
-/// Whether a short-syntax volume source is a host path (else a volume name).
-#[must_use]
-pub fn is_host_path(source: &str) -> bool {
-    source.starts_with('.') || source.starts_with('/') || source.starts_with('~')
 }
 
 /// Resolves every relative path in one file's tree.

@@ -38,8 +38,6 @@ mod service;
 mod size;
 mod volumes;
 
-use std::path::Path;
-
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -69,8 +67,6 @@ pub use volumes::{
     BindOptions, ImageOptions, ServiceVolume, TmpfsOptions, VOLUME_SYNTAX, VolumeOptions,
     VolumeType, is_host_path,
 };
-
-use crate::model::paths::Bases;
 
 /// A compose project: the whole file, normalized.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -114,24 +110,6 @@ pub struct Project {
     #[serde(skip_deserializing, flatten)]
     #[schemars(skip)]
     pub extensions: IndexMap<String, serde_yaml::Value>,
-}
-
-impl Project {
-    /// Makes every relative path absolute against `base`, and `~` against
-    /// `home`: each service's paths (see [`Service::resolve_paths`]) and
-    /// the files of secrets and configs. Use [`Service::resolve_paths`]
-    /// directly for a service whose file has its own directory.
-    pub fn resolve_paths(&mut self, base: &Path, home: Option<&Path>) {
-        for service in self.services.values_mut() {
-            service.resolve_paths(base, home);
-        }
-        let bases = Bases { dir: base, home };
-        for object in self.secrets.values_mut().chain(self.configs.values_mut()) {
-            if let Some(file) = &mut object.file {
-                *file = bases.resolve(file);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

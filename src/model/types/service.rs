@@ -12,7 +12,6 @@
 //! ([`Service::resolve_paths`]).
 
 use std::fmt;
-use std::path::Path;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -32,8 +31,7 @@ use super::limits::{BlkioConfig, Ulimit};
 use super::ports::Port;
 use super::refs::{self, EnvFile, FileReference};
 use super::size::{self, ByteSize};
-use super::volumes::{ServiceVolume, VolumeType};
-use crate::model::paths::{Bases, is_remote_context};
+use super::volumes::ServiceVolume;
 
 /// Environment variables: a name without a value (`None`) is taken from the
 /// shell muster runs in.
@@ -1078,44 +1076,6 @@ impl Service {
     pub fn named_volumes(&self) -> impl Iterator<Item = &str> {
         self.volumes.iter().filter_map(ServiceVolume::volume_name)
     }
-
-    /// Makes relative paths absolute against `base` (the directory of the
-    /// file that defined the service, or the project directory), and `~`
-    /// against `home`: bind mount sources, the build context (unless it is
-    /// a URL) and local additional contexts, `env_file` and `label_file`
-    /// paths, and `develop.watch` paths. Paths are cleaned lexically; the
-    /// filesystem is not touched. Resolving twice changes nothing.
-    pub fn resolve_paths(&mut self, base: &Path, home: Option<&Path>) {
-        let bases = Bases { dir: base, home };
-        for volume in &mut self.volumes {
-            if volume.kind == VolumeType::Bind
-                && let Some(source) = &mut volume.source
-            {
-                *source = bases.resolve(source);
-            }
-        }
-        if let Some(build) = &mut self.build {
-            if !build.is_remote_context() {
-                build.context = bases.resolve(&build.context);
-            }
-            for value in build.additional_contexts.values_mut() {
-                if !is_remote_context(value) && !value.contains(':') {
-                    *value = bases.resolve(value);
-                }
-            }
-        }
-        for env_file in &mut self.env_file {
-            env_file.path = bases.resolve(&env_file.path);
-        }
-        for label_file in &mut self.label_file {
-            *label_file = bases.resolve(label_file);
-        }
-        if let Some(develop) = &mut self.develop {
-            for rule in &mut develop.watch {
-                rule.path = bases.resolve(&rule.path);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1210,48 +1170,6 @@ mod tests {
             ["db", "cache", "logger", "vpn", "shm", "data", "base"]
         );
         assert_eq!(s.depends_on["db"].condition, Condition::ServiceHealthy);
-    }
-
-    #[test]
-    fn resolves_paths_against_the_base() {
-        let mut s = service(
-            "{build: {context: ./web, additional_contexts: {lib: ../lib, img: 'docker-image://x', svc: 'service:a'}}, \
-              env_file: [.env, {path: /abs/x.env, required: false}], label_file: labels.txt, \
-              volumes: [./src:/app, data:/data, '~/cache:/cache', {type: bind, source: ../up, target: /up}], \
-              develop: {watch: [{path: ./static, action: sync, target: /www}]}}",
-        );
-        let base = PathBuf::from("/proj/app");
-        let home = PathBuf::from("/home/me");
-        s.resolve_paths(&base, Some(&home));
-        let again = s.clone();
-        s.resolve_paths(&base, Some(&home));
-        assert_eq!(s, again, "resolving twice changes nothing");
-        let build = s.build.as_ref().unwrap();
-        assert_eq!(build.context, "/proj/app/web");
-        assert_eq!(build.additional_contexts["lib"], "/proj/lib");
-        assert_eq!(build.additional_contexts["img"], "docker-image://x");
-        assert_eq!(build.additional_contexts["svc"], "service:a");
-        assert_eq!(s.env_file[0].path, "/proj/app/.env");
-        assert_eq!(s.env_file[1].path, "/abs/x.env");
-        assert_eq!(s.label_file, ["/proj/app/labels.txt"]);
-        let sources: Vec<Option<&str>> = s.volumes.iter().map(|v| v.source.as_deref()).collect();
-        assert_eq!(
-            sources,
-            [
-                Some("/proj/app/src"),
-                Some("data"),
-                Some("/home/me/cache"),
-                Some("/proj/up")
-            ]
-        );
-        assert_eq!(s.develop.unwrap().watch[0].path, "/proj/app/static");
-
-        let mut remote = service("{build: 'https://github.com/docker/compose.git#main'}");
-        remote.resolve_paths(&base, None);
-        assert_eq!(
-            remote.build.unwrap().context,
-            "https://github.com/docker/compose.git#main"
-        );
     }
 
     #[test]

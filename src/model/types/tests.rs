@@ -540,24 +540,7 @@ fn null_entries_are_defaults() {
     assert!(p.services.is_empty());
 }
 
-#[test]
-fn project_paths_resolve_against_the_base() {
-    let mut p = project(
-        "services: {a: {build: ., volumes: [./d:/d]}}\nsecrets: {s: {file: ./s.txt}, e: {environment: E}}\nconfigs: {c: {file: ~/c.conf}}",
-    )
-    .unwrap();
-    p.resolve_paths(Path::new("/proj"), Some(Path::new("/home/me")));
-    assert_eq!(p.services["a"].build.as_ref().unwrap().context, "/proj");
-    assert_eq!(
-        p.services["a"].volumes[0].source.as_deref(),
-        Some("/proj/d")
-    );
-    assert_eq!(p.secrets["s"].file.as_deref(), Some("/proj/s.txt"));
-    assert_eq!(p.secrets["e"].file, None);
-    assert_eq!(p.configs["c"].file.as_deref(), Some("/home/me/c.conf"));
-}
-
-/// Every compose file of the awesome-compose corpus reads without error
+// Every compose file of the awesome-compose corpus reads without error
 /// (its values that need interpolation aside). Skipped when the corpus is
 /// not next to the checkout.
 #[test]
