@@ -1082,7 +1082,6 @@ impl Service {
 mod tests {
     use super::*;
     use crate::model::types::depends::Condition;
-    use std::path::PathBuf;
 
     fn service(yaml: &str) -> Service {
         try_service(yaml).unwrap()

@@ -1,7 +1,7 @@
 //! Tests of the whole model: a file using every key, the corpus of real
 //! compose files, round trips, path resolution and the schema.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 
