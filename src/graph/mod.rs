@@ -38,7 +38,6 @@ mod selection;
 mod tests;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -48,77 +47,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 pub use error::{CycleEdge, GraphError};
 pub use selection::{Note, Selection, SkipReason};
 
-/// Why one service depends on another: the compose key that declares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EdgeKind {
-    /// `depends_on`.
-    DependsOn,
-    /// `links`.
-    Link,
-    /// `network_mode: service:<name>`.
-    NetworkMode,
-    /// `ipc: service:<name>`.
-    Ipc,
-    /// `pid: service:<name>`.
-    Pid,
-    /// `volumes_from`.
-    VolumesFrom,
-    /// `build.additional_contexts: <name>: service:<name>`.
-    BuildContext,
-}
-
-impl EdgeKind {
-    /// The compose key that declares this kind of edge, e.g. `depends_on`.
-    #[must_use]
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::DependsOn => "depends_on",
-            Self::Link => "links",
-            Self::NetworkMode => "network_mode",
-            Self::Ipc => "ipc",
-            Self::Pid => "pid",
-            Self::VolumesFrom => "volumes_from",
-            Self::BuildContext => "build.additional_contexts",
-        }
-    }
-}
-
-impl fmt::Display for EdgeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
-    }
-}
-
-/// The condition a `depends_on` entry waits for. Implicit edges (links,
-/// `network_mode`, ...) are [`Condition::ServiceStarted`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Condition {
-    /// `service_started`: the dependency's container is running.
-    #[default]
-    ServiceStarted,
-    /// `service_healthy`: the dependency's healthcheck passes.
-    ServiceHealthy,
-    /// `service_completed_successfully`: the dependency ran and exited 0.
-    ServiceCompletedSuccessfully,
-}
-
-impl Condition {
-    /// The compose spelling, e.g. `service_healthy`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ServiceStarted => "service_started",
-            Self::ServiceHealthy => "service_healthy",
-            Self::ServiceCompletedSuccessfully => "service_completed_successfully",
-        }
-    }
-}
-
-impl fmt::Display for Condition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Why one service depends on another (the compose key that declares it),
+/// and what it waits for: the model's own types, so the two never drift.
+pub use crate::model::types::{Condition, DependencyKind as EdgeKind};
 
 /// One service's dependency on another.
 #[derive(Debug, Clone, PartialEq, Eq)]

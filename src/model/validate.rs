@@ -13,7 +13,7 @@ use super::dotenv;
 use super::error::{ErrorKind, LoadError, LoadErrors, Location};
 use super::load::{LoadedProject, suggest};
 use super::node::PathSeg;
-use super::types::{Condition, DependencyKind, Service};
+use super::types::{Condition, Service};
 use crate::graph::{self, GraphError, ServiceGraph, ServiceNode};
 
 fn key(k: &str) -> PathSeg {
@@ -119,22 +119,8 @@ fn graph_node(name: &str, service: &Service) -> ServiceNode {
             .into_iter()
             .map(|d| graph::Dependency {
                 service: d.service.to_owned(),
-                kind: match d.kind {
-                    DependencyKind::DependsOn => graph::EdgeKind::DependsOn,
-                    DependencyKind::Link => graph::EdgeKind::Link,
-                    DependencyKind::NetworkMode => graph::EdgeKind::NetworkMode,
-                    DependencyKind::Ipc => graph::EdgeKind::Ipc,
-                    DependencyKind::Pid => graph::EdgeKind::Pid,
-                    DependencyKind::VolumesFrom => graph::EdgeKind::VolumesFrom,
-                    DependencyKind::BuildContext => graph::EdgeKind::BuildContext,
-                },
-                condition: match d.condition {
-                    Condition::ServiceStarted => graph::Condition::ServiceStarted,
-                    Condition::ServiceHealthy => graph::Condition::ServiceHealthy,
-                    Condition::ServiceCompletedSuccessfully => {
-                        graph::Condition::ServiceCompletedSuccessfully
-                    }
-                },
+                kind: d.kind,
+                condition: d.condition,
                 restart: d.restart,
                 required: d.required,
             })
