@@ -3,3 +3,4 @@
 //! The library never prints; the CLI hands what it gets to these functions.
 
 pub mod diagnostics;
+pub mod progress;
