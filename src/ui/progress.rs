@@ -279,13 +279,14 @@ mod tests {
 
     #[test]
     fn describes_events_in_one_line() {
-        let (service, text) = describe(&Event::Waiting {
+        let waiting = Event::Waiting {
             service: "api".into(),
             on: vec![
                 ("db".into(), "service_healthy".into()),
                 ("migrate".into(), "service_completed_successfully".into()),
             ],
-        });
+        };
+        let (service, text) = describe(&waiting);
         assert_eq!(service, Some("api"));
         assert_eq!(
             text,
