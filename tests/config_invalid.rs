@@ -67,13 +67,12 @@ fn duplicate_key_names_both_lines() {
 fn several_documents_in_one_file() {
     invalid("several_documents.yaml").assert_error(&Expected {
         message: "a compose file holds one YAML document, but this one has several",
-        at: Some("several_documents.yaml:5:9"),
+        at: Some("several_documents.yaml:5:1"),
         help: Some("remove the `---` separator, or split the documents into files passed with -f"),
     });
 }
 
 #[test]
-#[ignore = "loader: yaml-rust2's message does not name the anchor, and the help speaks of indentation"]
 fn unknown_anchor() {
     invalid("unknown_anchor.yaml").assert_error(&Expected {
         message: "invalid YAML: unknown anchor `defaults`",
@@ -92,7 +91,6 @@ fn merge_key_with_a_scalar() {
 }
 
 #[test]
-#[ignore = "loader: invalid UTF-8 gets the help for unreadable files (\"check the file's permissions\")"]
 fn not_utf8() {
     invalid("not_utf8.yaml").assert_error(&Expected {
         message: "cannot read compose file [DIR]/project/not_utf8.yaml: stream did not contain valid UTF-8",
@@ -122,7 +120,6 @@ fn file_with_only_comments() {
 }
 
 #[test]
-#[ignore = "loader: no help line for a file that is not a mapping"]
 fn file_that_is_a_list() {
     invalid("a_list.yaml").assert_error(&Expected {
         message: "a compose file must be a mapping (with `services:` and more), found a list",
@@ -218,10 +215,9 @@ fn extension_key_without_a_dash() {
 // Values of the wrong type or form.
 
 #[test]
-#[ignore = "loader: a block mapping's span starts at its first key's colon (5:11), not at the key"]
 fn ports_as_a_mapping() {
     invalid("ports_as_mapping.yaml").assert_error(&Expected {
-        message: "`services.web.ports`: expected a list of strings ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]) and mappings, found map",
+        message: "`services.web.ports`: expected a list of strings ([HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]) and mappings, found mapping",
         at: Some("ports_as_mapping.yaml:5:7"),
         help: None,
     });
@@ -230,14 +226,13 @@ fn ports_as_a_mapping() {
 #[test]
 fn command_as_a_mapping() {
     invalid("command_as_mapping.yaml").assert_error(&Expected {
-        message: "`services.web.command`: expected a command: a string, or a list of arguments, found map",
+        message: "`services.web.command`: expected a command: a string, or a list of arguments, found mapping",
         at: Some("command_as_mapping.yaml:4:14"),
         help: None,
     });
 }
 
 #[test]
-#[ignore = "loader: humanize_serde turns \"a mapping\" into \"a mappingping\""]
 fn environment_as_a_number() {
     invalid("environment_as_number.yaml").assert_error(&Expected {
         message: "`services.web.environment`: expected a mapping of KEY: VALUE, or a list of \"KEY=VALUE\" strings, found integer `42`",
@@ -311,7 +306,6 @@ fn bad_size() {
 }
 
 #[test]
-#[ignore = "loader: any restart value is accepted (compose's `config` does too; the engine rejects it at `up`)"]
 fn bad_restart_policy() {
     invalid("bad_restart.yaml").assert_error(&Expected {
         message: "`services.web.restart`: invalid restart policy \"sometimes\"",
@@ -321,7 +315,6 @@ fn bad_restart_policy() {
 }
 
 #[test]
-#[ignore = "loader: serde's \"unknown variant\" wording, and the values to use belong in the help"]
 fn bad_condition() {
     invalid("bad_condition.yaml").assert_error(&Expected {
         message: "`services.web.depends_on.db.condition`: unknown value `service_ready`",
@@ -422,7 +415,6 @@ fn undefined_network() {
 }
 
 #[test]
-#[ignore = "loader: an undefined volume points at `volumes:`, not at the list item that names it"]
 fn undefined_volume() {
     invalid("undefined_volume.yaml").assert_error(&Expected {
         message: "service \"db\" refers to undefined volume \"pgdata\"",
@@ -432,7 +424,6 @@ fn undefined_volume() {
 }
 
 #[test]
-#[ignore = "loader: points at `secrets:`, not at the item; suggests `tls_cert` (already used) for `tls_key`"]
 fn undefined_secret() {
     invalid("undefined_secret.yaml").assert_error(&Expected {
         message: "service \"web\" refers to undefined secret \"tls_key\"",
@@ -500,7 +491,6 @@ fn dotenv_syntax_error() {
 }
 
 #[test]
-#[ignore = "loader: a bad line in a service's env_file points at `env_file:` in compose.yaml, not at the line"]
 fn env_file_syntax_error() {
     invalid("env_file_syntax").assert_error(&Expected {
         message: "invalid env file: key \"LOG LEVEL\" cannot contain a space: write KEY=VALUE, with quotes around a value that has spaces",
@@ -521,7 +511,6 @@ fn extends_an_unknown_service() {
 }
 
 #[test]
-#[ignore = "loader: a block mapping's span starts at its first key's colon (4:11), not at `file:`'s value"]
 fn extends_a_missing_file() {
     invalid("extends_missing_file.yaml").assert_error(&Expected {
         message: "service \"web\" extends a file that cannot be read: [DIR]/project/common.yaml",
@@ -540,7 +529,6 @@ fn extends_cycle() {
 }
 
 #[test]
-#[ignore = "loader: a block mapping's span starts at its first key's colon (4:11), not at the key"]
 fn extends_cycle_across_files() {
     invalid("extends_cycle_across_files").assert_error(&Expected {
         message: "Circular reference in extends: web -> base -> web",
@@ -859,7 +847,6 @@ fn garbage_never_panics() {
 }
 
 #[test]
-#[ignore = "loader: no nesting limit for block YAML: 10,000 levels overflow the stack (exit 134)"]
 fn deep_block_nesting_is_an_error() {
     let depth = 10_000;
     let block_lists = format!("x-deep:\n {}a\n{NGINX}", "- ".repeat(depth));
@@ -882,7 +869,6 @@ fn deep_block_nesting_is_an_error() {
 }
 
 #[test]
-#[ignore = "loader: aliases are expanded without a limit: a \"billion laughs\" file runs for hours"]
 fn alias_bomb_is_rejected_quickly() {
     let mut text = String::from("x-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for level in 1..=9 {

@@ -323,7 +323,6 @@ fn project_directory_flag_moves_the_project() {
 }
 
 #[test]
-#[ignore = "loader: pass-through build args (`args: [DEBUG]`) are not resolved from the environment; compose's normalize does"]
 fn build_args_without_a_value_come_from_the_environment() {
     let out = config("build")
         .env("DEBUG", "1")
@@ -335,7 +334,6 @@ fn build_args_without_a_value_come_from_the_environment() {
 }
 
 #[test]
-#[ignore = "cli: `config` YAML leaves `no`/`yes` unquoted; YAML 1.1 readers (docker-compose v1, PyYAML) read booleans, compose quotes them"]
 fn yaml_output_quotes_strings_that_yaml_1_1_reads_as_booleans() {
     let out = config("anchors").run().success();
     assert!(out.stdout.contains("restart: 'no'\n"), "{}", out.stdout);
@@ -344,7 +342,6 @@ fn yaml_output_quotes_strings_that_yaml_1_1_reads_as_booleans() {
 }
 
 #[test]
-#[ignore = "loader: discovery's warning about several candidate files is dropped (load.rs keeps only `.files`)"]
 fn several_compose_files_warn_and_use_compose_yaml() {
     let out = Test::new()
         .write("compose.yaml", ONE_SERVICE)
@@ -364,7 +361,6 @@ fn several_compose_files_warn_and_use_compose_yaml() {
 }
 
 #[test]
-#[ignore = "loader: `-f -` (the compose file on stdin, as compose reads it) is taken for a file named `-`"]
 fn compose_file_from_stdin() {
     let test = Test::new().args(["-f", "-", "config", "--services"]);
     let mut child = test

@@ -211,8 +211,40 @@ fn encode(value: &serde_json::Value, format: Format) -> Result<String, String> {
                 s
             })
             .map_err(|e| e.to_string()),
-        Format::Yaml => serde_yaml::to_string(value).map_err(|e| e.to_string()),
+        Format::Yaml => serde_yaml::to_string(value)
+            .map(|text| quote_yaml11_booleans(&text))
+            .map_err(|e| e.to_string()),
     }
+}
+
+/// serde_yaml writes YAML 1.2, where `no` and `on` are plain strings; YAML
+/// 1.1 readers (docker-compose v1, PyYAML) take them for booleans. Quote
+/// them, as compose does, so `restart: "no"` stays a string for everyone.
+fn quote_yaml11_booleans(text: &str) -> String {
+    const WORDS: [&str; 16] = [
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let quoted = [": ", "- "].iter().find_map(|sep| {
+            let (head, word) = body.rsplit_once(sep)?;
+            WORDS
+                .contains(&word)
+                .then(|| format!("{head}{sep}'{word}'"))
+        });
+        match quoted {
+            Some(q) => {
+                out.push_str(&q);
+                if line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 fn variables(loaded: &LoadedProject, format: Format) -> String {

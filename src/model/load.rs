@@ -25,7 +25,7 @@ use super::interpolate::{self, VariableRef};
 use super::merge;
 use super::node::{Node, NodeKind, PathSeg};
 use super::paths::{self, Bases};
-use super::source::{FileId, Sources, Span};
+use super::source::{Sources, Span};
 use super::types::Project;
 use super::validate;
 
@@ -189,7 +189,7 @@ fn merge_files(options: &ProjectOptions) -> Result<Merged, LoadErrors> {
         .unwrap_or_else(|| options.working_dir.clone());
     let mut environment = loader.environment(options, &first_dir)?;
 
-    let (files, project_dir) = resolve_files(options, &environment)?;
+    let (files, project_dir) = resolve_files(options, &environment, &mut loader.warnings)?;
     if project_dir != first_dir && options.env_files.is_empty() {
         environment = loader.environment(options, &project_dir)?;
     }
@@ -318,11 +318,7 @@ fn typed_error(
     let dotted = super::node::dotted(path);
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected: Vec<&str> = expected
-            .split('`')
-            .enumerate()
-            .filter_map(|(i, s)| (i % 2 == 1).then_some(s))
-            .collect();
+        let expected = backquoted(expected);
         let parent = dotted
             .strip_suffix(field)
             .map(|p| p.trim_end_matches('.'))
@@ -350,6 +346,26 @@ fn typed_error(
         };
         return err;
     }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = backquoted(expected);
+        let mut err = LoadError::new(
+            ErrorKind::InvalidValue,
+            format!("`{dotted}`: unknown value `{value}`"),
+        )
+        .at_span(sources, span);
+        let listed = expected
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        err = match suggest(value, &expected) {
+            Some(s) => err.help(format!("did you mean `{s}`? (one of {listed})")),
+            None if !expected.is_empty() => err.help(format!("use one of {listed}")),
+            None => err,
+        };
+        return err;
+    }
     let message = humanize_serde(message);
     let subject = if dotted.is_empty() {
         "the file".to_owned()
@@ -360,35 +376,46 @@ fn typed_error(
 }
 
 fn humanize_serde(message: &str) -> String {
-    let mut m = message.to_owned();
-    for (from, to) in [
-        ("invalid type: ", "expected "),
-        ("a sequence", "a list"),
-        ("a map", "a mapping"),
-        ("struct ", ""),
-    ] {
-        if from == "invalid type: " {
-            // "invalid type: string \"x\", expected a map" -> "expected a map, found string \"x\""
-            if let Some(rest) = m.strip_prefix(from)
-                && let Some((found, expected)) = rest.split_once(", expected ")
-            {
-                m = format!("expected {expected}, found {found}");
-            }
-            continue;
-        }
-        m = m.replace(from, to);
-    }
-    m
+    // "invalid type: string \"x\", expected a map" -> "expected a mapping, found string \"x\""
+    let message = match message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        Some((found, expected)) => format!("expected {expected}, found {found}"),
+        None => message.to_owned(),
+    };
+    message
+        .split(' ')
+        .map(|word| match word {
+            "sequence" | "sequence," => word.replace("sequence", "list"),
+            "map" | "map," => word.replace("map", "mapping"),
+            "struct" => String::new(),
+            _ => word.to_owned(),
+        })
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// serde's backquoted list: "expected one of `a`, `b`" -> ["a", "b"].
+fn backquoted(text: &str) -> Vec<&str> {
+    text.split('`')
+        .enumerate()
+        .filter_map(|(i, s)| (i % 2 == 1).then_some(s))
+        .collect()
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a typo.
 #[must_use]
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // A typo is a letter or two off (`depnds_on`, `imagee`, `wbe`); names
+    // that merely share a prefix (`tls_key`, `tls_cert`) are not.
+    let budget = (word.chars().count() / 4).max(1);
     candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(word, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
 
@@ -401,9 +428,17 @@ fn parent_dir(file: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
+/// `-f -`: the compose file is read from standard input.
+const STDIN: &str = "-";
+
+fn is_stdin(file: &Path) -> bool {
+    file.as_os_str() == STDIN
+}
+
 fn resolve_files(
     options: &ProjectOptions,
     environment: &IndexMap<String, String>,
+    warnings: &mut Vec<String>,
 ) -> Result<(Vec<PathBuf>, PathBuf), LoadError> {
     let given: Vec<PathBuf> = if options.files.is_empty() {
         let separator = environment
@@ -428,15 +463,29 @@ fn resolve_files(
             || options.working_dir.clone(),
             |d| absolute(&options.working_dir, d),
         );
-        discover::discover(&start)?.files
+        let found = discover::discover(&start)?;
+        warnings.extend(found.warning);
+        found.files
     } else {
         given
             .iter()
-            .map(|f| absolute(&options.working_dir, f))
+            .map(|f| {
+                if is_stdin(f) {
+                    f.clone()
+                } else {
+                    absolute(&options.working_dir, f)
+                }
+            })
             .collect()
     };
     let project_dir = options.project_directory.as_ref().map_or_else(
-        || parent_dir(&files[0]),
+        || {
+            if is_stdin(&files[0]) {
+                options.working_dir.clone()
+            } else {
+                parent_dir(&files[0])
+            }
+        },
         |d| absolute(&options.working_dir, d),
     );
     Ok((files, project_dir))
@@ -571,7 +620,7 @@ impl Loader {
         let lookup = |name: &str| process.get(name).or_else(|| earlier.get(name)).cloned();
         let id = self.sources.add(file, text.as_str());
         dotenv::parse(&text, &lookup).map(Some).map_err(|e| {
-            let span = line_span(&self.sources, id, e.line);
+            let span = self.sources.line_span(id, e.line);
             LoadError::new(
                 ErrorKind::Syntax,
                 format!("invalid env file: {}", e.message),
@@ -614,15 +663,20 @@ impl Loader {
         environment: &IndexMap<String, String>,
         collect_variables: bool,
     ) -> Result<Option<Node>, LoadError> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = if is_stdin(file) {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(file)
+        };
+        let text = text.map_err(|e| {
             LoadError::new(
                 ErrorKind::Io,
                 format!("cannot read compose file {}: {e}", file.display()),
             )
-            .help(if e.kind() == std::io::ErrorKind::NotFound {
-                "check the path given with -f or COMPOSE_FILE"
-            } else {
-                "check the file's permissions"
+            .help(match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path given with -f or COMPOSE_FILE",
+                std::io::ErrorKind::InvalidData => "save the file as UTF-8",
+                _ => "check the file's permissions",
             })
         })?;
         let id = self.sources.add(file, text);
@@ -637,7 +691,8 @@ impl Loader {
                     node.type_name()
                 ),
             )
-            .at_span(&self.sources, node.span));
+            .at_span(&self.sources, node.span)
+            .help("start the file with `services:` and put each service under it"));
         }
         if collect_variables && self.collect_variables {
             interpolate::collect_variables(&node, &mut self.variables);
@@ -916,7 +971,10 @@ impl Loader {
                                         other.display()
                                     ),
                                 )
-                                .at_span(&self.sources, extends.span)
+                                .at_span(
+                                    &self.sources,
+                                    extends.get("file").map_or(extends.span, |f| f.span),
+                                )
                                 .help("`extends.file` is relative to the file that names it")
                             } else {
                                 e
@@ -1104,25 +1162,5 @@ fn strip_x_keys(node: &mut Node, free_form: bool) {
             }
         }
         _ => {}
-    }
-}
-
-fn line_span(sources: &Sources, file: FileId, line: usize) -> Span {
-    let text = &sources.get(file).text;
-    let offset: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let len = text[offset.min(text.len())..]
-        .split('\n')
-        .next()
-        .map_or(0, str::len);
-    Span {
-        file,
-        offset,
-        len,
-        line: u32::try_from(line).unwrap_or(u32::MAX),
-        col: 1,
     }
 }

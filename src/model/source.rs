@@ -75,6 +75,26 @@ impl Sources {
         &self.get(id).path
     }
 
+    /// The span of a whole 1-based line of a file.
+    #[must_use]
+    pub fn line_span(&self, id: FileId, line: usize) -> Span {
+        let text = &self.get(id).text;
+        let offset: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let offset = offset.min(text.len());
+        let len = text[offset..].split('\n').next().map_or(0, str::len);
+        Span {
+            file: id,
+            offset,
+            len,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: 1,
+        }
+    }
+
     /// Every registered file, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files

@@ -73,15 +73,10 @@ pub fn resolve_environment(loaded: &mut LoadedProject) -> Result<(), LoadErrors>
             match parsed {
                 Ok(values) => from_files.extend(values.into_iter().map(|(k, v)| (k, Some(v)))),
                 Err(e) => errors.push(
-                    LoadError::new(
-                        ErrorKind::Syntax,
-                        format!(
-                            "service {name:?}: env file {} line {}: {}",
-                            env_file.path, e.line, e.message
-                        ),
-                    )
-                    .at(at())
-                    .help("each line should be KEY=VALUE, with quotes around values that hold spaces or #"),
+                    LoadError::new(ErrorKind::Syntax, format!("invalid env file: {}", e.message))
+                        .at(line_location(&env_file.path, &text, e.line))
+                        .related(at(), format!("read for service {name:?}"))
+                        .help("each line should be KEY=VALUE, with quotes around values that hold spaces or #"),
                 ),
             }
         }
@@ -101,12 +96,26 @@ pub fn resolve_environment(loaded: &mut LoadedProject) -> Result<(), LoadErrors>
             }
         }
         service.environment = environment;
+        if let Some(build) = &mut service.build {
+            for (k, v) in &mut build.args {
+                if v.is_none() {
+                    v.clone_from(&loaded.environment.get(k).cloned());
+                }
+            }
+        }
     }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(LoadErrors(errors))
     }
+}
+
+/// The location of a line of a file that is not a compose file.
+fn line_location(path: &str, text: &str, line: usize) -> Location {
+    let mut sources = super::source::Sources::default();
+    let id = sources.add(path, text);
+    Location::of(&sources, sources.line_span(id, line))
 }
 
 /// The service graph's view of a service.
@@ -331,18 +340,45 @@ pub fn validate(loaded: &mut LoadedProject) -> Result<(), LoadErrors> {
                 ));
             }
         }
-        for volume in service.named_volumes() {
+        for (i, volume) in service.volumes.iter().enumerate() {
+            let Some(volume) = volume.volume_name() else {
+                continue;
+            };
             if !project.volumes.contains_key(volume) {
                 let mut err = undeclared(loaded, name, "volumes", volume, project.volumes.keys());
-                err = err.at(at(&["volumes"]));
+                err = err.at(loaded.locate(&[
+                    key("services"),
+                    key(name),
+                    key("volumes"),
+                    PathSeg::Index(i),
+                ]));
                 errors.push(err);
             }
+        }
+        if let Some(restart) = service.restart.as_deref()
+            && !valid_restart(restart)
+        {
+            errors.push(
+                LoadError::new(
+                    ErrorKind::InvalidValue,
+                    format!("`services.{name}.restart`: invalid restart policy {restart:?}"),
+                )
+                .at(Location::of(
+                    &loaded.sources,
+                    loaded
+                        .tree
+                        .lookup(&[key("services"), key(name), key("restart")])
+                        .0
+                        .span,
+                ))
+                .help("use `no`, `always`, `on-failure[:MAX_RETRIES]` or `unless-stopped`"),
+            );
         }
         for (field, refs, declared) in [
             ("secrets", &service.secrets, &project.secrets),
             ("configs", &service.configs, &project.configs),
         ] {
-            for r in refs {
+            for (i, r) in refs.iter().enumerate() {
                 if !declared.contains_key(&r.source) {
                     let mut err = LoadError::new(
                         ErrorKind::Reference,
@@ -352,7 +388,7 @@ pub fn validate(loaded: &mut LoadedProject) -> Result<(), LoadErrors> {
                             r.source
                         ),
                     )
-                    .at(at(&[field]))
+                    .at(loaded.locate(&[key("services"), key(name), key(field), PathSeg::Index(i)]))
                     .help(format!("declare it under the top-level `{field}:`"));
                     let names: Vec<&str> = declared.keys().map(String::as_str).collect();
                     if let Some(s) = suggest(&r.source, &names) {
@@ -483,6 +519,15 @@ fn not_acted_on(service: &Service) -> Vec<String> {
         );
     }
     out
+}
+
+/// A restart policy the engine accepts.
+fn valid_restart(policy: &str) -> bool {
+    match policy.split_once(':') {
+        None => matches!(policy, "no" | "always" | "on-failure" | "unless-stopped"),
+        Some(("on-failure", retries)) => retries.parse::<u32>().is_ok(),
+        Some(_) => false,
+    }
 }
 
 fn undeclared<'a>(

@@ -31,6 +31,18 @@ use super::source::{FileId, Sources, Span};
 /// in one file.
 pub fn parse(sources: &Sources, file: FileId) -> Result<Option<Node>, LoadError> {
     let text = sources.get(file).text.clone();
+    check_block_depth(&text).map_err(|(line, message)| {
+        let span = Span {
+            file,
+            offset: 0,
+            len: 0,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: 1,
+        };
+        LoadError::new(ErrorKind::Syntax, message)
+            .at_span(sources, span)
+            .help("compose files are a few levels deep; this one is not a compose file")
+    })?;
     let lines = LineIndex::new(&text);
     let mut builder = Builder {
         file,
@@ -38,12 +50,28 @@ pub fn parse(sources: &Sources, file: FileId) -> Result<Option<Node>, LoadError>
         text: &text,
         stack: Vec::new(),
         anchors: Vec::new(),
+        expanded: 0,
         documents: Vec::new(),
         error: None,
     };
     let mut parser = Parser::new_from_str(&text);
     if let Err(e) = parser.load(&mut builder, true) {
         let span = builder.span_at(e.marker(), 1);
+        if e.info().contains("unknown anchor") {
+            let name: String = text[span.offset..]
+                .trim_start_matches('*')
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+                .collect();
+            return Err(LoadError::new(
+                ErrorKind::Syntax,
+                format!("invalid YAML: unknown anchor `{name}`"),
+            )
+            .at_span(sources, span)
+            .help(format!(
+                "define the anchor with `&{name}` before this alias"
+            )));
+        }
         return Err(LoadError::new(
             ErrorKind::Syntax,
             format!("invalid YAML: {}", describe_scan_error(e.info())),
@@ -65,6 +93,46 @@ pub fn parse(sources: &Sources, file: FileId) -> Result<Option<Node>, LoadError>
         .help("remove the `---` separator, or split the documents into files passed with -f"));
     }
     Ok(first)
+}
+
+/// How deep values may nest: far beyond any compose file, well within the
+/// stack of the recursive steps that follow parsing.
+const MAX_DEPTH: usize = 128;
+
+/// How many values alias expansion may create in one file.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// The widest indentation, and the most `- ` markers opening one line, that
+/// a file may have. The YAML parser recurses once per block level, so a
+/// file nested thousands of levels deep would overflow its stack before
+/// [`MAX_DEPTH`] could stop it; this looks at the text first.
+const MAX_INDENT: usize = 1024;
+
+fn check_block_depth(text: &str) -> Result<(), (usize, String)> {
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let mut rest = line.trim_start();
+        let mut markers = 0;
+        while let Some(after) = rest.strip_prefix("- ").or_else(|| rest.strip_prefix("? ")) {
+            markers += 1;
+            rest = after.trim_start();
+        }
+        if indent > MAX_INDENT || markers > MAX_DEPTH {
+            return Err((
+                i + 1,
+                format!("values nest more than {MAX_DEPTH} levels deep"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn node_count(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        NodeKind::Map(entries) => 1 + entries.iter().map(|(_, v)| node_count(v)).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 /// Resolves a plain scalar as go-yaml v3 does for untyped values.
@@ -196,6 +264,8 @@ enum BuildError {
     },
     UnknownAlias(Span),
     BadMerge(Span, &'static str),
+    AliasBomb(Span),
+    TooDeep(Span),
 }
 
 impl BuildError {
@@ -219,6 +289,18 @@ impl BuildError {
             )
             .at_span(sources, span)
             .help("define the anchor (`&name`) before the alias (`*name`) that uses it"),
+            Self::AliasBomb(span) => LoadError::new(
+                ErrorKind::Syntax,
+                format!("aliases in this file expand to more than {MAX_ALIAS_NODES} values"),
+            )
+            .at_span(sources, span)
+            .help("anchors that nest aliases of each other grow exponentially; use fewer levels"),
+            Self::TooDeep(span) => LoadError::new(
+                ErrorKind::Syntax,
+                format!("values nest more than {MAX_DEPTH} levels deep"),
+            )
+            .at_span(sources, span)
+            .help("compose files are a few levels deep; this one is not a compose file"),
             Self::BadMerge(span, found) => LoadError::new(
                 ErrorKind::Syntax,
                 format!("a merge key `<<` needs a mapping or a list of mappings, found {found}"),
@@ -254,7 +336,11 @@ struct Builder<'a> {
     lines: &'a LineIndex,
     text: &'a str,
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    /// Anchored nodes by anchor id, with their size in nodes.
+    anchors: Vec<(usize, Node, usize)>,
+    /// Nodes created by expanding aliases so far (bounded: a "billion
+    /// laughs" file must not run the machine out of memory).
+    expanded: usize,
     documents: Vec<Node>,
     error: Option<BuildError>,
 }
@@ -280,7 +366,7 @@ impl Builder<'_> {
 
     fn remember_anchor(&mut self, anchor: usize, node: &Node) {
         if anchor > 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.push((anchor, node.clone(), node_count(node)));
         }
     }
 
@@ -443,10 +529,15 @@ impl MarkedEventReceiver for Builder<'_> {
             | Event::DocumentEnd => {}
             Event::Alias(id) => {
                 let span = self.span_at(&mark, 1);
-                match self.anchors.iter().rev().find(|(a, _)| *a == id) {
-                    Some((_, node)) => {
-                        let node = node.clone();
-                        self.push(node);
+                match self.anchors.iter().rev().find(|(a, _, _)| *a == id) {
+                    Some((_, node, size)) => {
+                        self.expanded = self.expanded.saturating_add(*size);
+                        if self.expanded > MAX_ALIAS_NODES {
+                            self.fail(BuildError::AliasBomb(span));
+                        } else {
+                            let node = node.clone();
+                            self.push(node);
+                        }
                     }
                     None => self.fail(BuildError::UnknownAlias(span)),
                 }
@@ -480,6 +571,10 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::SequenceStart(anchor, tag) => {
                 let span = self.span_at(&mark, 1);
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(BuildError::TooDeep(span));
+                    return;
+                }
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
                     span,
@@ -489,6 +584,10 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::MappingStart(anchor, tag) => {
                 let span = self.span_at(&mark, 1);
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(BuildError::TooDeep(span));
+                    return;
+                }
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
                     merges: Vec::new(),
@@ -526,6 +625,14 @@ impl MarkedEventReceiver for Builder<'_> {
                     ..
                 }) = self.stack.pop()
                 {
+                    // A block mapping's start mark is its first key's colon:
+                    // the first key is where a person sees it start.
+                    let span = match entries.first() {
+                        Some((key, _)) if !self.text[span.offset..].starts_with('{') => {
+                            Span { len: 1, ..key.span }
+                        }
+                        _ => span,
+                    };
                     let node = self.finish_map(entries, merges, span, tag);
                     self.remember_anchor(anchor, &node);
                     self.push(node);
@@ -621,6 +728,37 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "compose.yaml:42:3: duplicate key `s3`: it is already defined on line 5"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let blocks = "- ".repeat(10_000) + "a\n";
+        assert_eq!(load(&blocks).unwrap_err().kind, ErrorKind::Syntax);
+        let mut indented = String::new();
+        for i in 0..2_000 {
+            indented.push_str(&" ".repeat(i));
+            indented.push_str("k:\n");
+        }
+        assert_eq!(load(&indented).unwrap_err().kind, ErrorKind::Syntax);
+        let flow = "[".repeat(200) + &"]".repeat(200);
+        assert!(load(&flow).is_err());
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let prev = (b'a' + i - 1) as char;
+            let name = (b'a' + i) as char;
+            text.push_str(&format!(
+                "{name}: &{name} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        let err = load(&text).unwrap_err();
+        assert!(
+            err.message
+                .contains("aliases in this file expand to more than")
         );
     }
 
