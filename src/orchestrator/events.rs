@@ -56,7 +56,11 @@ pub enum Event {
     /// A service's containers already match the file and run: nothing to do.
     UpToDate { service: String },
     /// A one-shot service exited with this code.
-    Exited { service: String, container: String, code: i64 },
+    Exited {
+        service: String,
+        container: String,
+        code: i64,
+    },
     /// A service failed; `reason` says why in one line.
     Failed { service: String, reason: String },
     /// A service was not started because a dependency failed.
@@ -102,10 +106,7 @@ impl Collect {
     /// The events received so far, in order.
     #[must_use]
     pub fn events(&self) -> Vec<Event> {
-        self.events
-            .lock()
-            .map(|e| e.clone())
-            .unwrap_or_default()
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
 }
 
