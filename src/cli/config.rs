@@ -73,6 +73,7 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> ExitStatus {
         Err(errors) => return report_errors(&errors),
     };
     report_warnings(&selection.notes);
+    report_warnings(&ignored_fields(&loaded, &selection.order));
     if args.quiet {
         std::mem::forget(loaded);
         return ExitStatus::Success;
@@ -164,6 +165,30 @@ fn untyped(options: &model::ProjectOptions, args: &ConfigArgs) -> ExitStatus {
             .into(),
         ),
     }
+}
+
+/// One warning per service that sets fields `up` does not apply yet: the
+/// file is read whole, but nobody should be surprised that a limit or a
+/// DNS setting is missing from the container.
+pub(super) fn ignored_fields(loaded: &LoadedProject, services: &[String]) -> Vec<String> {
+    services
+        .iter()
+        .filter_map(|name| {
+            let service = loaded.project.services.get(name)?;
+            let fields = crate::orchestrator::spec::ignored_fields(service);
+            (!fields.is_empty()).then(|| {
+                format!(
+                    "service {name:?}: muster does not apply {} yet; the container runs without {}",
+                    fields
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if fields.len() == 1 { "it" } else { "them" }
+                )
+            })
+        })
+        .collect()
 }
 
 fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -5,6 +5,9 @@
 //! that work are registered, so `--help` never offers something that fails.
 
 mod config;
+mod down;
+mod ps;
+mod up;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +52,12 @@ pub struct GlobalArgs {
 enum Command {
     /// Parse, resolve and print the project's configuration
     Config(config::ConfigArgs),
+    /// Create and start the services, each once its dependencies are ready
+    Up(up::UpArgs),
+    /// Stop and remove the project's containers and networks
+    Down(down::DownArgs),
+    /// List the project's containers
+    Ps(ps::PsArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -60,6 +69,10 @@ pub enum ExitStatus {
     Failure,
     /// The command line was wrong.
     Usage,
+    /// Stopped by Ctrl-C (exit code 130, as shells report it).
+    Interrupted,
+    /// A service's own exit code (`up --exit-code-from`).
+    Code(u8),
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -68,6 +81,8 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => Self::SUCCESS,
             ExitStatus::Failure => Self::from(1),
             ExitStatus::Usage => Self::from(2),
+            ExitStatus::Interrupted => Self::from(130),
+            ExitStatus::Code(code) => Self::from(code),
         }
     }
 }
@@ -78,6 +93,9 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Config(args) => config::run(&cli.global, &args),
+        Command::Up(args) => up::run(&cli.global, &args),
+        Command::Down(args) => down::run(&cli.global, &args),
+        Command::Ps(args) => ps::run(&cli.global, &args),
     };
     status.into()
 }
@@ -100,6 +118,40 @@ impl GlobalArgs {
         options.profiles.clone_from(&self.profiles);
         Ok(options)
     }
+}
+
+/// The async runtime for commands that talk to the engine.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitStatus> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
+            ExitStatus::Failure
+        })
+}
+
+/// Connects to the engine as the docker CLI would; prints why not.
+async fn connect() -> Result<crate::engine::DockerEngine, ExitStatus> {
+    crate::engine::DockerEngine::connect()
+        .await
+        .map_err(|e| report_failure(&e))
+}
+
+/// Prints an error (with its causes) to stderr; returns the failure status.
+fn report_failure(error: &dyn std::error::Error) -> ExitStatus {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+        source = cause.source();
+    }
+    ExitStatus::Failure
 }
 
 /// Prints load errors to stderr and returns the failure status.

@@ -463,14 +463,14 @@ impl DockerEngine {
                 .inspect_exec(&exec.id)
                 .await
                 .map_err(|e| self.error("inspect", object.clone(), e))?;
-            if inspect.running != Some(true) {
-                if let Some(code) = inspect.exit_code {
-                    return Ok(ExecOutput {
-                        exit_code: Some(code),
-                        output: text,
-                        timed_out: false,
-                    });
-                }
+            if inspect.running != Some(true)
+                && let Some(code) = inspect.exit_code
+            {
+                return Ok(ExecOutput {
+                    exit_code: Some(code),
+                    output: text,
+                    timed_out: false,
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));

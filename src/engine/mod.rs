@@ -27,6 +27,7 @@ mod connect;
 mod convert;
 mod docker;
 mod error;
+pub mod fake;
 pub mod types;
 
 use std::fmt;

@@ -421,104 +421,11 @@ pub fn validate(loaded: &mut LoadedProject) -> Result<(), LoadErrors> {
             }
         }
     }
-    for (name, service) in &project.services {
-        let fields = not_acted_on(service);
-        if !fields.is_empty() {
-            let warning = format!(
-                "service {name:?}: muster does not act on {} yet; the container runs without {}",
-                fields
-                    .iter()
-                    .map(|f| format!("`{f}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if fields.len() == 1 { "it" } else { "them" }
-            );
-            loaded.warnings.push(warning);
-        }
-    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(LoadErrors(errors))
     }
-}
-
-/// Service fields that change how a container behaves but that muster
-/// reads without applying yet. Each is kept in the model (and printed by
-/// `config`); using one gives a warning, so nobody is surprised that a
-/// limit or a secret is missing. Remove a field from here when the
-/// orchestrator applies it.
-const NOT_ACTED_ON: &[&str] = &[
-    "blkio_config",
-    "cgroup",
-    "cgroup_parent",
-    "configs",
-    "cpu_count",
-    "cpu_percent",
-    "cpu_period",
-    "cpu_quota",
-    "cpu_rt_period",
-    "cpu_rt_runtime",
-    "cpu_shares",
-    "cpus",
-    "cpuset",
-    "credential_spec",
-    "device_cgroup_rules",
-    "devices",
-    "dns",
-    "dns_opt",
-    "dns_search",
-    "domainname",
-    "external_links",
-    "gpus",
-    "group_add",
-    "ipc",
-    "isolation",
-    "logging",
-    "mac_address",
-    "mem_limit",
-    "mem_reservation",
-    "mem_swappiness",
-    "memswap_limit",
-    "models",
-    "oom_kill_disable",
-    "oom_score_adj",
-    "pid",
-    "pids_limit",
-    "platform",
-    "post_start",
-    "pre_stop",
-    "provider",
-    "runtime",
-    "secrets",
-    "security_opt",
-    "storage_opt",
-    "sysctls",
-    "userns_mode",
-    "uts",
-    "volumes_from",
-];
-
-/// The fields of `service` in [`NOT_ACTED_ON`], plus `deploy` keys other
-/// than `replicas`, in the service's own spelling.
-fn not_acted_on(service: &Service) -> Vec<String> {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(service) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = fields
-        .keys()
-        .filter(|k| NOT_ACTED_ON.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    if let Some(serde_json::Value::Object(deploy)) = fields.get("deploy") {
-        out.extend(
-            deploy
-                .keys()
-                .filter(|k| *k != "replicas")
-                .map(|k| format!("deploy.{k}")),
-        );
-    }
-    out
 }
 
 /// A restart policy the engine accepts.

@@ -8,4 +8,10 @@
 //! scripted fake in milliseconds and on the real engine for what the
 //! engine does.
 
+pub mod down;
+pub mod error;
 pub mod events;
+pub mod ps;
+pub mod readiness;
+pub mod spec;
+pub mod up;

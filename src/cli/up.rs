@@ -1,0 +1,286 @@
+//! `muster up`: bring the stack to what the file says, gated on readiness.
+//!
+//! Detached (`-d`), it returns once every service that others wait for is
+//! ready (and, with `--wait`, every service). Attached, it then streams the
+//! services' output with `service-1 | ` prefixes until Ctrl-C, which stops
+//! the stack gracefully; a second Ctrl-C kills it.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
+use crate::engine::{ContainerState, Engine, LogOptions};
+use crate::model;
+use crate::orchestrator::spec::{self, labels};
+use crate::orchestrator::up::{PullPolicy, UpOptions, up};
+use crate::ui::progress::{self, ProgressMode};
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct UpArgs {
+    /// Only these services (and what they depend on)
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+    /// Run in the background: return once the stack is ready
+    #[arg(short, long)]
+    detach: bool,
+    /// Wait until every service is ready (healthy, or running), not only
+    /// those others depend on; implies --detach
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    wait_timeout: Option<u64>,
+    /// Recreate containers even if their configuration is unchanged
+    #[arg(long, conflicts_with = "no_recreate")]
+    force_recreate: bool,
+    /// Never recreate existing containers
+    #[arg(long)]
+    no_recreate: bool,
+    /// Do not start the services the named ones depend on
+    #[arg(long)]
+    no_deps: bool,
+    /// Remove containers of services no longer in the file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Create containers without starting them
+    #[arg(long)]
+    no_start: bool,
+    /// Attached: stop every container when any one exits
+    #[arg(long, conflicts_with = "detach")]
+    abort_on_container_exit: bool,
+    /// Attached: exit with this service's exit code (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    exit_code_from: Option<String>,
+    /// Pull images: `missing` or `never` (there is no registry here: a
+    /// missing image is an error either way)
+    #[arg(long, value_enum, default_value_t = Pull::Missing)]
+    pull: Pull,
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pull {
+    Missing,
+    Never,
+}
+
+/// Runs `muster up`.
+pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
+    let options = match global.project_options() {
+        Ok(options) => options,
+        Err(errors) => return report_errors(&errors),
+    };
+    let loaded = match model::load(&options) {
+        Ok(loaded) => loaded,
+        Err(errors) => return report_errors(&errors),
+    };
+    // `up` itself notes the fields it does not apply, as progress.
+    super::report_warnings(&loaded.warnings);
+    let up_options = UpOptions {
+        services: args.services.clone(),
+        no_deps: args.no_deps,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        no_start: args.no_start,
+        remove_orphans: args.remove_orphans,
+        wait: args.wait,
+        wait_timeout: args.wait_timeout.map(Duration::from_secs),
+        pull: match args.pull {
+            Pull::Missing => PullPolicy::Missing,
+            Pull::Never => PullPolicy::Never,
+        },
+        ..UpOptions::default()
+    };
+    let reporter: Arc<dyn progress::FinishingReporter> =
+        Arc::from(progress::reporter(args.progress));
+    let attached = !(args.detach || args.wait || args.no_start);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(status) => return status,
+    };
+    rt.block_on(async {
+        let engine: Arc<dyn Engine> = Arc::new(connect().await?);
+        let result = up(engine.clone(), &loaded, &up_options, reporter.clone()).await;
+        reporter.finish();
+        let summary = result.map_err(|e| report_failure(&e))?;
+        if !attached {
+            return Ok(ExitStatus::Success);
+        }
+        let services: Vec<String> = summary.services.iter().map(|s| s.service.clone()).collect();
+        attach(&*engine, &loaded.name, &services, args).await
+    })
+    .unwrap_or_else(|status| status)
+}
+
+/// A line of a container's output, or the end of its stream.
+enum Output {
+    Line(String),
+    Ended { service: String, container: String },
+}
+
+/// Streams the containers' output until Ctrl-C (or, with
+/// `--abort-on-container-exit`, until one exits), then stops the stack.
+async fn attach(
+    engine: &dyn Engine,
+    project: &str,
+    services: &[String],
+    args: &UpArgs,
+) -> Result<ExitStatus, ExitStatus> {
+    let containers = engine
+        .list_containers(&[spec::project_filter(project)])
+        .await
+        .map_err(|e| report_failure(&e))?;
+    let containers: Vec<_> = containers
+        .into_iter()
+        .filter(|c| {
+            c.label(labels::SERVICE)
+                .is_some_and(|s| services.iter().any(|x| x == s))
+        })
+        .collect();
+    let width = containers
+        .iter()
+        .map(|c| {
+            prefix(
+                c.label(labels::SERVICE).unwrap_or_default(),
+                c.label(labels::CONTAINER_NUMBER),
+            )
+            .len()
+        })
+        .max()
+        .unwrap_or(0);
+    let (tx, mut rx) = mpsc::channel::<Output>(1024);
+    let mut followed = 0;
+    for c in &containers {
+        let service = c.label(labels::SERVICE).unwrap_or_default().to_owned();
+        let tag = format!(
+            "{:<width$} | ",
+            prefix(&service, c.label(labels::CONTAINER_NUMBER))
+        );
+        let mut stream = engine.logs(
+            &c.id,
+            &LogOptions {
+                follow: true,
+                tail: None,
+                since: None,
+                timestamps: false,
+            },
+        );
+        let tx = tx.clone();
+        let container = c.name().to_owned();
+        followed += 1;
+        tokio::spawn(async move {
+            let mut pending = String::new();
+            while let Some(Ok(chunk)) = stream.next().await {
+                pending.push_str(&String::from_utf8_lossy(&chunk.data));
+                while let Some(end) = pending.find('\n') {
+                    let line: String = pending.drain(..=end).collect();
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if tx.send(Output::Line(format!("{tag}{line}"))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(Output::Line(format!("{tag}{pending}"))).await;
+            }
+            let _ = tx.send(Output::Ended { service, container }).await;
+        });
+    }
+    drop(tx);
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let mut stdout = std::io::stdout();
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            output = rx.recv() => match output {
+                Some(Output::Line(line)) => {
+                    if writeln!(stdout, "{line}").is_err() {
+                        break;
+                    }
+                }
+                Some(Output::Ended { service, container }) => {
+                    followed -= 1;
+                    let code = engine
+                        .inspect_container(&container)
+                        .await
+                        .map(|d| d.status.exit_code)
+                        .unwrap_or_default();
+                    let _ = writeln!(stdout, "{container} exited with code {code}");
+                    if abort {
+                        let _ = writeln!(std::io::stderr(), "{service} exited: stopping the stack");
+                        break;
+                    }
+                    if followed == 0 {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                let _ = writeln!(std::io::stderr(), "stopping the stack (press Ctrl-C again to kill it)");
+                break;
+            }
+        }
+    }
+    stop_all(engine, &containers, interrupted).await;
+    if let Some(service) = &args.exit_code_from {
+        let container = containers
+            .iter()
+            .find(|c| c.label(labels::SERVICE) == Some(service.as_str()));
+        if let Some(c) = container
+            && let Ok(details) = engine.inspect_container(&c.id).await
+        {
+            let code = details.status.exit_code;
+            return Ok(if code == 0 {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Code(u8::try_from(code).unwrap_or(1))
+            });
+        }
+    }
+    Ok(if interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// `api-1` for a service's first replica.
+fn prefix(service: &str, number: Option<&str>) -> String {
+    format!("{service}-{}", number.unwrap_or("1"))
+}
+
+/// Stops every container in parallel; a second Ctrl-C kills them instead.
+async fn stop_all(
+    engine: &dyn Engine,
+    containers: &[crate::engine::ContainerSummary],
+    watch_ctrl_c: bool,
+) {
+    let running: Vec<_> = containers
+        .iter()
+        .filter(|c| c.state == ContainerState::Running)
+        .collect();
+    let stops =
+        futures_util::future::join_all(running.iter().map(|c| engine.stop_container(&c.id, None)));
+    if watch_ctrl_c {
+        tokio::select! {
+            _ = stops => {}
+            _ = tokio::signal::ctrl_c() => {
+                let _ = writeln!(std::io::stderr(), "killing the stack");
+                let kills = running.iter().map(|c| engine.kill_container(&c.id, None));
+                let _ = futures_util::future::join_all(kills).await;
+            }
+        }
+    } else {
+        let _ = stops.await;
+    }
+}
