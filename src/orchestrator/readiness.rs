@@ -54,8 +54,16 @@ use crate::graph::Condition;
 pub const FIRST_PROBE: Duration = Duration::from_millis(100);
 
 /// How much longer each pause between muster's probes is than the last,
-/// up to the healthcheck's interval.
+/// up to the healthcheck's interval (and [`MAX_PAUSE`]).
 pub const BACKOFF: f64 = 1.5;
+
+/// The longest pause between muster's own probes, whatever the interval.
+/// A probe is one cheap exec; this ceiling bounds how late muster notices
+/// that a dependency turned ready to half a second, for at most two execs a
+/// second per service still starting. Without it a service that needs a few
+/// seconds to start was noticed up to a second late on each level of the
+/// critical path.
+pub const MAX_PAUSE: Duration = Duration::from_millis(500);
 
 /// How often a wait re-inspects the container in case an event was lost.
 pub const SAFETY_RECHECK: Duration = Duration::from_secs(5);
@@ -329,7 +337,7 @@ impl HealthTiming {
     /// The pauses between muster's own probes.
     #[must_use]
     pub fn cadence(&self) -> Cadence {
-        Cadence::new(self.interval)
+        Cadence::new(self.interval.min(MAX_PAUSE))
     }
 }
 
