@@ -43,8 +43,10 @@ use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Event, ObjectKind, Reporter};
 use crate::orchestrator::spec::{self, labels};
 
-/// The most engine calls `down` makes at once.
-pub const MAX_PARALLEL: usize = 8;
+/// The most engine calls `down` makes at once. A stop mostly waits for the
+/// container's grace period, so a low bound made a wide project take one
+/// grace period per batch (25 containers at 8: four); `up` allows as many.
+pub const MAX_PARALLEL: usize = 32;
 
 /// Which images `down --rmi` removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
