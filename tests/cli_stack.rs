@@ -1,0 +1,555 @@
+//! `muster up`, `ps` and `down` as a user runs them: the real binary against
+//! the real Docker engine, on small busybox stacks.
+//!
+//! Each test's project is named after its scope (`-p`), and every object
+//! the file declares carries the scope label. A [`Stack`] guard runs
+//! `muster down -v -t 0` when the test ends (even by panicking), then
+//! sweeps whatever still carries the compose project label; the scope's
+//! own guard then removes anything left with the scope label. Without an
+//! engine the tests skip with a note, unless `CI` is set.
+
+mod common;
+#[path = "support/engine.rs"]
+mod engine_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Output, Test};
+use engine_support::{SCOPE_LABEL, TEST_IMAGE, TestScope, scope};
+use muster::engine::{
+    ContainerState, DockerEngine, Engine, LabelFilter, LogOptions, RemoveContainerOptions,
+};
+
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+
+/// A compose project in a temp dir, named after the test's scope, and the
+/// guard that takes it down.
+///
+/// In the `services:` body given to [`Stack::new`], `@` stands for what
+/// every service gets: the test image, a quick stop and the scope label.
+struct Stack {
+    name: String,
+    dir: tempfile::TempDir,
+    // Declared last, so dropped last: its sweep comes after `down`.
+    scope: TestScope,
+}
+
+impl Stack {
+    fn new(scope: TestScope, body: &str) -> Self {
+        let stack = Self {
+            name: scope.scope.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            scope,
+        };
+        stack.write(body);
+        stack
+    }
+
+    /// Writes `compose.yaml` (again): `body` is the `services:` mapping;
+    /// a named volume `data` is declared, labelled too.
+    fn write(&self, body: &str) {
+        let label = format!("labels: {{{SCOPE_LABEL}: {}}}", self.scope.scope);
+        let common =
+            format!("image: {TEST_IMAGE}\n    init: true\n    stop_grace_period: 1s\n    {label}");
+        let yaml = format!(
+            "services:\n{}\nnetworks:\n  default:\n    {label}\nvolumes:\n  data:\n    {label}\n",
+            body.replace('@', &common),
+        );
+        std::fs::write(self.dir.path().join("compose.yaml"), yaml).expect("write compose.yaml");
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `muster -p NAME ARGS...` in the project directory.
+    fn test(&self, args: &[&str]) -> Test {
+        Test::at(self.root())
+            .args(["-p", self.name.as_str()])
+            .args(args)
+    }
+
+    fn muster(&self, args: &[&str]) -> Output {
+        self.test(args).run()
+    }
+
+    fn engine(&self) -> &DockerEngine {
+        &self.scope.engine
+    }
+
+    /// The project's containers, by the compose project label.
+    async fn containers(&self) -> Vec<muster::engine::ContainerSummary> {
+        self.engine()
+            .list_containers(&[LabelFilter::equals(PROJECT_LABEL, &self.name)])
+            .await
+            .expect("list containers")
+    }
+
+    /// The id of the one container of `service`, from `ps -q SERVICE`.
+    fn id(&self, service: &str) -> String {
+        let out = self.muster(&["ps", "-q", service]).success();
+        let ids: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(ids.len(), 1, "one container for {service}:\n{out:?}");
+        ids[0].to_owned()
+    }
+
+    /// The rows of `ps --format json` (with `-a` when `all`).
+    fn ps(&self, all: bool) -> Vec<serde_json::Value> {
+        let mut args = vec!["ps", "--format", "json"];
+        if all {
+            args.push("-a");
+        }
+        let out = self.muster(&args).success();
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{out:?}"))
+    }
+
+    /// The row of `service` in `rows`.
+    fn row<'a>(rows: &'a [serde_json::Value], service: &str) -> &'a serde_json::Value {
+        rows.iter()
+            .find(|r| r["Service"] == service)
+            .unwrap_or_else(|| panic!("no row for {service} in {rows:#?}"))
+    }
+
+    /// Everything a container printed so far.
+    async fn logs(&self, container: &str) -> String {
+        use futures_util::StreamExt;
+        let mut stream = self.engine().logs(
+            container,
+            &LogOptions {
+                follow: false,
+                tail: None,
+                since: None,
+                timestamps: false,
+            },
+        );
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap_or_else(|e| panic!("logs of {container}: {e}"));
+            text.push_str(&String::from_utf8_lossy(&chunk.data));
+        }
+        text
+    }
+
+    /// The logs of `container` once they contain `marker` (polled, a
+    /// bounded number of times).
+    async fn logs_with(&self, container: &str, marker: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..300 {
+            text = self.logs(container).await;
+            if text.contains(marker) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{container} never printed {marker:?}; its logs:\n{text}");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let down = self.muster(&["down", "-v", "-t", "0"]);
+        if down.status.code() != Some(0) {
+            eprintln!("cleanup `down` of {}:\n{down:?}", self.name);
+        }
+        let name = self.name.clone();
+        let swept = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(sweep(&name))
+        })
+        .join();
+        match swept {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => eprintln!("sweep of {}: {message}", self.name),
+            Err(_) => eprintln!("sweep of {} panicked", self.name),
+        }
+    }
+}
+
+/// Removes what still carries the compose project label `name`.
+async fn sweep(name: &str) -> Result<(), String> {
+    let engine = DockerEngine::connect().await.map_err(|e| e.to_string())?;
+    let filter = [LabelFilter::equals(PROJECT_LABEL, name)];
+    let mut problems = Vec::new();
+    let mut note = |result: Result<(), muster::engine::EngineError>| {
+        if let Err(e) = result
+            && !e.is_not_found()
+        {
+            problems.push(e.to_string());
+        }
+    };
+    let options = RemoveContainerOptions {
+        force: true,
+        volumes: true,
+    };
+    for c in engine
+        .list_containers(&filter)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        note(engine.remove_container(&c.id, options).await);
+    }
+    for n in engine
+        .list_networks(&filter)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        note(engine.remove_network(&n.id).await);
+    }
+    for v in engine
+        .list_volumes(&filter)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        note(engine.remove_volume(&v.name, true).await);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// An `httpd` serving `hi` on 8080, published on a port the engine picks,
+/// healthy once it answers.
+const HTTPD: &str = "
+    command: [sh, -c, 'mkdir -p /www; echo hi > /www/index.html; exec httpd -f -p 8080 -h /www']
+    ports: ['127.0.0.1::8080']
+    healthcheck:
+      test: [CMD-SHELL, 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 1 127.0.0.1 8080 | grep -q hi']
+      interval: 1s
+      timeout: 1s
+      retries: 30
+      start_interval: 100ms";
+
+/// The host port in a `ps` Ports cell such as `127.0.0.1:49153->8080/tcp`.
+fn host_port(ports: &str) -> u16 {
+    let (host, container) = ports
+        .split_once("->")
+        .unwrap_or_else(|| panic!("no published port in {ports:?}"));
+    assert_eq!(container, "8080/tcp", "{ports}");
+    let port = host
+        .strip_prefix("127.0.0.1:")
+        .unwrap_or_else(|| panic!("not published on 127.0.0.1: {ports:?}"));
+    port.parse().unwrap_or_else(|e| panic!("{ports:?}: {e}"))
+}
+
+/// What an HTTP GET of / on 127.0.0.1:`port` answers.
+fn http_get(port: u16) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .expect("send the request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("read from 127.0.0.1:{port}: {e}"));
+    answer
+}
+
+#[tokio::test]
+async fn up_serves_on_published_ports_and_down_removes_everything() {
+    let Some(scope) = scope("cli_up_ps_down").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        &format!("  web:\n    @{HTTPD}\n  admin:\n    @{HTTPD}\n"),
+    );
+
+    stack.muster(&["up", "-d", "--wait"]).success();
+
+    let rows = stack.ps(false);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for service in ["web", "admin"] {
+        let row = Stack::row(&rows, service);
+        assert_eq!(row["State"], "running", "{row:#}");
+        assert_eq!(
+            row["Name"],
+            format!("{}-{service}-1", stack.name),
+            "{row:#}"
+        );
+        let port = host_port(row["Ports"].as_str().expect("Ports is a string"));
+        let answer = http_get(port);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{service}: {answer}");
+        assert!(answer.ends_with("hi\n"), "{service}: {answer}");
+    }
+
+    stack.muster(&["down", "-t", "0"]).success();
+    assert!(stack.containers().await.is_empty(), "containers remain");
+    let filter = [LabelFilter::equals(PROJECT_LABEL, &stack.name)];
+    let networks = stack.engine().list_networks(&filter).await.expect("list");
+    assert!(networks.is_empty(), "networks remain: {networks:?}");
+    assert_eq!(stack.ps(true), Vec::<serde_json::Value>::new());
+}
+
+#[tokio::test]
+async fn a_failed_migration_stops_up_and_says_why() {
+    let Some(scope) = scope("cli_failed_migration").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  migrate:
+    @
+    command: [sh, -c, 'echo migration failed: no table; exit 3']
+  api:
+    @
+    command: [sleep, '600']
+    depends_on: {migrate: {condition: service_completed_successfully}}
+",
+    );
+
+    let out = stack.muster(&["up", "-d"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    for expected in [
+        "migrate",
+        "exited with code 3",
+        "migration failed: no table",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "no {expected:?} in:\n{out:?}"
+        );
+    }
+    // The summary lists api under "not started:".
+    let (_, not_started) = out
+        .stderr
+        .split_once("\nnot started:\n")
+        .unwrap_or_else(|| panic!("no \"not started:\" section in:\n{out:?}"));
+    assert!(
+        not_started
+            .lines()
+            .any(|l| l.trim_start().starts_with("api:")),
+        "api not named as not started in:\n{out:?}"
+    );
+
+    let rows = stack.ps(true);
+    let api = rows.iter().find(|r| r["Service"] == "api");
+    assert!(
+        api.is_none_or(|r| r["State"] != "running"),
+        "api runs: {rows:#?}"
+    );
+}
+
+#[tokio::test]
+async fn attached_up_streams_output_and_stops_on_ctrl_c() {
+    let Some(scope) = scope("cli_attached").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  web:
+    @
+    command: [sh, -c, 'echo hello-from-web; exec sleep 600']
+",
+    );
+
+    let mut child = stack
+        .test(&["up", "--progress", "plain"])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn muster up");
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut text = String::new();
+        let mut seen = false;
+        for line in lines.by_ref().take(1000) {
+            let Ok(line) = line else { break };
+            text.push_str(&line);
+            text.push('\n');
+            if line.ends_with("hello-from-web") {
+                seen = true;
+                break;
+            }
+        }
+        let _ = seen_tx.send(seen);
+        for line in lines.map_while(Result::ok) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+
+    let seen = seen_rx.recv().unwrap_or(false);
+    if !seen {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "no hello line; stdout:\n{}\nstderr:\n{}",
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default()
+        );
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT failed");
+    let code = wait_bounded(&mut child);
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("stopping the stack"), "{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "web-1 | hello-from-web"),
+        "no prefixed hello line in:\n{stdout}"
+    );
+
+    let rows = stack.ps(true);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(Stack::row(&rows, "web")["State"], "exited", "{rows:#?}");
+    let containers = stack.containers().await;
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers[0].state, ContainerState::Exited);
+}
+
+/// Reads a child's pipe to its end on a thread.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+/// The child's exit code, polling a bounded number of times; kills it and
+/// fails when it does not end.
+fn wait_bounded(child: &mut Child) -> Option<i32> {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().expect("wait for muster") {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("muster did not exit after SIGINT");
+}
+
+#[tokio::test]
+async fn up_again_changes_nothing_and_recreates_only_what_changed() {
+    let Some(scope) = scope("cli_up_again").await else {
+        return;
+    };
+    let body = |greeting: &str| {
+        format!(
+            "  web:
+    @
+    command: [sleep, '600']
+    environment: {{GREETING: {greeting}}}
+  db:
+    @
+    command: [sleep, '600']
+"
+        )
+    };
+    let stack = Stack::new(scope, &body("hello"));
+
+    stack.muster(&["up", "-d"]).success();
+    let (web, db) = (stack.id("web"), stack.id("db"));
+
+    let again = stack.muster(&["up", "-d"]).success();
+    assert!(again.stderr.contains("up to date"), "{again:?}");
+    assert!(!again.stderr.contains("recreat"), "{again:?}");
+    assert_eq!((stack.id("web"), stack.id("db")), (web.clone(), db.clone()));
+
+    stack.write(&body("bonjour"));
+    let changed = stack.muster(&["up", "-d"]).success();
+    assert!(
+        changed
+            .stderr
+            .lines()
+            .any(|l| l.contains("web") && l.contains("environment")),
+        "{changed:?}"
+    );
+    assert!(!changed.stderr.contains("db: recreat"), "{changed:?}");
+    assert_ne!(stack.id("web"), web, "web kept its container:\n{changed:?}");
+    assert_eq!(stack.id("db"), db, "db was recreated:\n{changed:?}");
+}
+
+#[tokio::test]
+async fn named_volume_data_survives_down_and_up() {
+    let Some(scope) = scope("cli_volume").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  keeper:
+    @
+    command: [sh, -c, 'echo found $$(cat /data/x 2>/dev/null || echo none); echo written > /data/x; echo ready; exec sleep 600']
+    volumes: ['data:/data']
+",
+    );
+    let container = format!("{}-keeper-1", stack.name);
+
+    stack.muster(&["up", "-d"]).success();
+    let first = stack.logs_with(&container, "ready").await;
+    assert!(first.contains("found none"), "{first}");
+
+    stack.muster(&["down", "-t", "0"]).success();
+    assert!(stack.containers().await.is_empty(), "containers remain");
+    let volumes = stack
+        .engine()
+        .list_volumes(&[LabelFilter::equals(PROJECT_LABEL, &stack.name)])
+        .await
+        .expect("list volumes");
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+
+    stack.muster(&["up", "-d"]).success();
+    let second = stack.logs_with(&container, "ready").await;
+    assert!(second.contains("found written"), "{second}");
+}
+
+#[tokio::test]
+async fn down_keeps_orphans_unless_asked() {
+    let Some(scope) = scope("cli_orphans").await else {
+        return;
+    };
+    let web = "  web:\n    @\n    command: [sleep, '600']\n";
+    let stack = Stack::new(
+        scope,
+        &format!("{web}  worker:\n    @\n    command: [sleep, '600']\n"),
+    );
+    stack.muster(&["up", "-d"]).success();
+    let worker = stack.id("worker");
+
+    stack.write(web);
+    let down = stack.muster(&["down", "-t", "0"]).success();
+    let orphan = format!("{}-worker-1", stack.name);
+    assert!(
+        down.stderr
+            .lines()
+            .any(|l| l.contains("orphan") && l.contains(&orphan)),
+        "{down:?}"
+    );
+    let left: Vec<String> = stack.containers().await.into_iter().map(|c| c.id).collect();
+    assert_eq!(left, [worker], "{down:?}");
+
+    let down = stack
+        .muster(&["down", "-t", "0", "--remove-orphans"])
+        .success();
+    assert!(stack.containers().await.is_empty(), "{down:?}");
+    let filter = [LabelFilter::equals(PROJECT_LABEL, &stack.name)];
+    let networks = stack.engine().list_networks(&filter).await.expect("list");
+    assert!(
+        networks.is_empty(),
+        "networks remain: {networks:?}\n{down:?}"
+    );
+}
