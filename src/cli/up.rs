@@ -108,7 +108,22 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
     };
     rt.block_on(async {
         let engine: Arc<dyn Engine> = Arc::new(connect().await?);
-        let result = up(engine.clone(), &loaded, &up_options, reporter.clone()).await;
+        let result = tokio::select! {
+            result = up(engine.clone(), &loaded, &up_options, reporter.clone()) => result,
+            _ = tokio::signal::ctrl_c() => {
+                reporter.finish();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "interrupted: stopping what was started (press Ctrl-C again to kill it)"
+                );
+                let containers = engine
+                    .list_containers(&[spec::project_filter(&loaded.name)])
+                    .await
+                    .unwrap_or_default();
+                stop_all(&*engine, &containers, true).await;
+                return Err(ExitStatus::Interrupted);
+            }
+        };
         reporter.finish();
         let summary = result.map_err(|e| report_failure(&e))?;
         if !attached {
