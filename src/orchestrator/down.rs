@@ -533,16 +533,10 @@ impl Work<'_> {
             .map(|n| n.name)
             .filter(|n| !external.contains(n))
             .collect();
-        let results = futures_util::future::join_all(names.iter().map(|name| async move {
-            let _permit = self.semaphore.acquire().await.ok();
-            self.reporter.report(Event::Removing {
-                kind: ObjectKind::Network,
-                name: name.clone(),
-            });
-            (name, self.engine.remove_network(name).await)
-        }))
-        .await;
-        self.settle(ObjectKind::Network, results, errors)
+        self.remove_each(ObjectKind::Network, &names, errors, |name| {
+            self.engine.remove_network(name)
+        })
+        .await
     }
 
     /// Removes the project's named volumes, except external ones.
@@ -581,16 +575,32 @@ impl Work<'_> {
             .map(|v| v.name)
             .filter(|n| !external.contains(n))
             .collect();
+        self.remove_each(ObjectKind::Volume, &names, errors, |name| {
+            self.engine.remove_volume(name, false)
+        })
+        .await
+    }
+
+    /// Removes each named object with `remove`, in parallel within the
+    /// bound, reporting each; returns the names removed.
+    async fn remove_each<'n>(
+        &'n self,
+        kind: ObjectKind,
+        names: &'n [String],
+        errors: &mut Vec<OrchestratorError>,
+        remove: impl Fn(&'n str) -> crate::engine::EngineFuture<'n, ()>,
+    ) -> Vec<String> {
+        let remove = &remove;
         let results = futures_util::future::join_all(names.iter().map(|name| async move {
             let _permit = self.semaphore.acquire().await.ok();
             self.reporter.report(Event::Removing {
-                kind: ObjectKind::Volume,
+                kind,
                 name: name.clone(),
             });
-            (name, self.engine.remove_volume(name, false).await)
+            (name, remove(name).await)
         }))
         .await;
-        self.settle(ObjectKind::Volume, results, errors)
+        self.settle(kind, results, errors)
     }
 
     /// Removes the images that exist among `images`.
