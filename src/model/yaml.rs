@@ -383,10 +383,10 @@ impl Builder<'_> {
                 ..
             }) => match pending_key.take() {
                 None => {
-                    let name = scalar_key_text(&node);
+                    let span = node.span;
                     *pending_key = Some(Key {
-                        name,
-                        span: node.span,
+                        name: scalar_key_text(node),
+                        span,
                     });
                 }
                 Some(key) if key.name == "<<" => merges.push(node),
@@ -488,9 +488,11 @@ impl KeyIndex {
     }
 }
 
-fn scalar_key_text(node: &Node) -> String {
-    match &node.kind {
-        NodeKind::Str { value, .. } => value.clone(),
+/// A key's text; a string key's text is moved, not copied (a large file
+/// has tens of thousands of keys).
+fn scalar_key_text(node: Node) -> String {
+    match node.kind {
+        NodeKind::Str { value, .. } => value,
         NodeKind::Null => "null".to_owned(),
         NodeKind::Bool(b) => b.to_string(),
         NodeKind::Int(i) => i.to_string(),
@@ -549,7 +551,20 @@ impl MarkedEventReceiver for Builder<'_> {
                     TScalarStyle::Literal | TScalarStyle::Folded => 1,
                 };
                 let span = self.span_at(&mark, len.max(1));
+                // A mapping key is a name: keep it as written (`0440:` is
+                // the key "0440", not 288).
+                let is_key = matches!(
+                    self.stack.last(),
+                    Some(Frame::Map {
+                        pending_key: None,
+                        ..
+                    })
+                );
                 let kind = match (core_tag(tag.as_ref()), style) {
+                    _ if is_key && !value.is_empty() => NodeKind::Str {
+                        value,
+                        quoted: true,
+                    },
                     (Some("str"), _) => NodeKind::Str {
                         value,
                         quoted: true,
@@ -760,6 +775,15 @@ mod tests {
             err.message
                 .contains("aliases in this file expand to more than")
         );
+    }
+
+    #[test]
+    fn keys_are_kept_as_written() {
+        let v = value("0440: a\n1.0: b\ntrue: c\nx: 0440\n");
+        assert_eq!(v["0440"], serde_yaml::Value::from("a"));
+        assert_eq!(v["1.0"], serde_yaml::Value::from("b"));
+        assert_eq!(v["true"], serde_yaml::Value::from("c"));
+        assert_eq!(v["x"], serde_yaml::Value::from(288));
     }
 
     #[test]
