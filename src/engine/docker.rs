@@ -760,18 +760,8 @@ impl Engine for DockerEngine {
                 internal: Some(spec.internal),
                 attachable: Some(spec.attachable),
                 enable_ipv6: spec.enable_ipv6.then_some(true),
-                options: (!spec.options.is_empty()).then(|| {
-                    spec.options
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }),
-                labels: (!spec.labels.is_empty()).then(|| {
-                    spec.labels
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }),
+                options: non_empty(&spec.options),
+                labels: non_empty(&spec.labels),
                 ..Default::default()
             };
             let created = self
@@ -856,18 +846,8 @@ impl Engine for DockerEngine {
             let request = api::VolumeCreateRequest {
                 name: Some(spec.name.clone()),
                 driver: spec.driver.clone(),
-                driver_opts: (!spec.driver_opts.is_empty()).then(|| {
-                    spec.driver_opts
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }),
-                labels: (!spec.labels.is_empty()).then(|| {
-                    spec.labels
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                }),
+                driver_opts: non_empty(&spec.driver_opts),
+                labels: non_empty(&spec.labels),
                 ..Default::default()
             };
             let volume = self
@@ -936,6 +916,14 @@ impl Engine for DockerEngine {
                 .map_err(|e| self.error("remove", format!("image {image}"), e))
         })
     }
+}
+
+/// A map the engine takes as optional: `None` when empty, so the request
+/// leaves the field out rather than sending `{}`.
+fn non_empty<C: FromIterator<(String, String)>>(
+    map: &std::collections::BTreeMap<String, String>,
+) -> Option<C> {
+    (!map.is_empty()).then(|| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 #[cfg(test)]
