@@ -60,7 +60,8 @@ use crate::model::{ErrorKind, LoadError, LoadErrors, LoadedProject};
 use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Changes, Event, ObjectKind, Reporter};
 use crate::orchestrator::readiness::{
-    self, HealthTiming, NotReady, Observation, Requirement, StateWatch, WaitFor, seconds,
+    self, HealthTiming, NotReady, Observation, ProbeSlots, Requirement, StateWatch, WaitFor,
+    seconds,
 };
 use crate::orchestrator::spec::{self, labels};
 
@@ -709,6 +710,7 @@ struct Ctx {
     reporter: Arc<dyn Reporter>,
     permits: Semaphore,
     watch: StateWatch,
+    probes: ProbeSlots,
     began: Instant,
     deadline: Option<Instant>,
     no_start: bool,
@@ -1171,7 +1173,7 @@ impl Task {
                 deadline: ctx.deadline,
                 probe_at_once: !p.needs_start,
             };
-            readiness::wait(&*ctx.engine, &ctx.watch, &target).await?;
+            readiness::wait(&*ctx.engine, &ctx.watch, &ctx.probes, &target).await?;
             if requirement == Requirement::CompletedSuccessfully {
                 ctx.report(Event::Exited {
                     service: self.plan.service.clone(),
@@ -1318,6 +1320,7 @@ pub async fn up(
                 since: Some(since),
             },
         ),
+        probes: ProbeSlots::default(),
         began,
         deadline: options.wait_timeout.map(|t| began + t),
         no_start: options.no_start,

@@ -10,7 +10,7 @@ use crate::engine::fake::{FakeEngine, Op, Script};
 use crate::model::{LoadedProject, ProjectOptions, load};
 use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Collect, Event, Reporter};
-use crate::orchestrator::readiness::Requirement;
+use crate::orchestrator::readiness::{PROBES_IN_FLIGHT, Requirement};
 
 use super::{ProjectLock, UpFailure, UpOptions, UpSummary, up};
 
@@ -358,7 +358,7 @@ async fn a_dependency_that_never_passes_fails_at_the_wait_timeout() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn muster_probes_at_100_ms_then_backs_off_to_half_a_second() {
+async fn muster_probes_at_100_ms_then_backs_off_to_a_quarter_second() {
     let project = Project::new(
         "cadence",
         "services:
@@ -380,7 +380,7 @@ async fn muster_probes_at_100_ms_then_backs_off_to_half_a_second() {
         .map(|w| (w[1] - w[0]).as_millis())
         .collect();
     // Backing off by 1.5, but never more than MAX_PAUSE (the interval is 1 s).
-    assert_eq!(gaps[..7], [150, 225, 337, 500, 500, 500, 500], "{gaps:?}");
+    assert_eq!(gaps[..6], [150, 225, 250, 250, 250, 250], "{gaps:?}");
     // The engine's own check (every second) made it healthy at 5 s; the
     // dependent started then, whichever saw it first.
     let api = start_of(&engine, &project.container("api", 1));
@@ -858,4 +858,44 @@ async fn optional_absent_dependencies_are_noted() {
         "{events:?}"
     );
     assert_eq!(engine.containers().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn probes_in_flight_are_bounded_across_a_wide_stack() {
+    let mut yaml = String::from("services:\n  gateway:\n    image: img\n    depends_on:\n");
+    let services: Vec<String> = (1..=12).map(|n| format!("svc{n:02}")).collect();
+    for name in &services {
+        yaml.push_str(&format!("      {name}: {{condition: service_healthy}}\n"));
+    }
+    for name in &services {
+        yaml.push_str(&format!(
+            "  {name}:\n    image: img\n    healthcheck: {{test: [CMD, ready], interval: 2s}}\n"
+        ));
+    }
+    let project = Project::new("probe-slots", &yaml);
+    let engine = engine();
+    let probe = ms(100);
+    for name in &services {
+        engine.script_service(
+            name,
+            Script::new().passes_after(ms(2000)).probe_duration(probe),
+        );
+    }
+    run_ok(&engine, &project, &UpOptions::default()).await;
+
+    // Each exec is recorded when it ends and lasted `probe`.
+    let mut edges: Vec<(Duration, i32)> = Vec::new();
+    for name in &services {
+        for end in engine.exec_times(&project.container(name, 1)) {
+            edges.push((end - probe, 1));
+            edges.push((end, -1));
+        }
+    }
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    assert_eq!(most, i32::try_from(PROBES_IN_FLIGHT).unwrap());
 }
