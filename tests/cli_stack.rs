@@ -553,3 +553,186 @@ async fn down_keeps_orphans_unless_asked() {
         "networks remain: {networks:?}\n{down:?}"
     );
 }
+
+#[tokio::test]
+async fn anonymous_volume_data_survives_recreation_unless_renewed() {
+    let Some(scope) = scope("cli_anon_volume").await else {
+        return;
+    };
+    let body = |greeting: &str| {
+        format!(
+            "  keeper:
+    @
+    command: [sh, -c, 'echo found $$(cat /data/x 2>/dev/null || echo none); echo written > /data/x; echo ready; exec sleep 600']
+    environment: {{GREETING: {greeting}}}
+    volumes: ['/data']
+"
+        )
+    };
+    let stack = Stack::new(scope, &body("hello"));
+    let container = format!("{}-keeper-1", stack.name);
+
+    stack.muster(&["up", "-d"]).success();
+    let first = stack.logs_with(&container, "ready").await;
+    assert!(first.contains("found none"), "{first}");
+
+    stack.write(&body("bonjour"));
+    let recreated = stack.muster(&["up", "-d"]).success();
+    assert!(recreated.stderr.contains("environment"), "{recreated:?}");
+    let second = stack.logs_with(&container, "ready").await;
+    assert!(second.contains("found written"), "{second}\n{recreated:?}");
+
+    stack.write(&body("hola"));
+    stack.muster(&["up", "-d", "-V"]).success();
+    let renewed = stack.logs_with(&container, "ready").await;
+    assert!(renewed.contains("found none"), "{renewed}");
+}
+
+/// Removes an image when the test ends, even by panicking.
+struct ImageGuard(String);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let image = self.0.clone();
+        let removed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let engine = DockerEngine::connect().await.map_err(|e| e.to_string())?;
+                match engine.remove_image(&image, true).await {
+                    Err(e) if !e.is_not_found() => Err(e.to_string()),
+                    _ => Ok(()),
+                }
+            })
+        })
+        .join();
+        if !matches!(removed, Ok(Ok(()))) {
+            eprintln!("cleanup of image {}: {removed:?}", self.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn up_recreates_a_service_whose_image_was_rebuilt() {
+    let Some(scope) = scope("cli_rebuilt").await else {
+        return;
+    };
+    let image = format!("{}-img:1", scope.scope);
+    let _image = ImageGuard(image.clone());
+    let (repo, tag) = image.split_once(':').expect("tagged");
+    let client = scope.engine.client();
+    client
+        .tag_image(
+            TEST_IMAGE,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(repo.to_owned()),
+                tag: Some(tag.to_owned()),
+            }),
+        )
+        .await
+        .expect("tag the test image");
+    // `@` holds the test image: name the rebuilt one instead.
+    let app = format!(
+        "  app:\n    image: {image}\n    init: true\n    stop_grace_period: 1s\n    \
+         labels: {{{SCOPE_LABEL}: {}}}\n    command: [sleep, '600']\n",
+        scope.scope
+    );
+    let stack = Stack::new(
+        scope,
+        &format!("{app}  db:\n    @\n    command: [sleep, '600']\n"),
+    );
+    stack.muster(&["up", "-d"]).success();
+    let (app, db) = (stack.id("app"), stack.id("db"));
+
+    // A "rebuild": the same reference now names a new image.
+    stack
+        .engine()
+        .client()
+        .commit_container(
+            bollard::query_parameters::CommitContainerOptions {
+                container: Some(app.clone()),
+                repo: Some(repo.to_owned()),
+                tag: Some(tag.to_owned()),
+                ..Default::default()
+            },
+            bollard::models::ContainerConfig::default(),
+        )
+        .await
+        .expect("commit");
+
+    let again = stack.muster(&["up", "-d"]).success();
+    assert!(
+        again
+            .stderr
+            .lines()
+            .any(|l| l.contains("app") && l.contains("image id changed")),
+        "{again:?}"
+    );
+    assert_ne!(stack.id("app"), app, "{again:?}");
+    assert_eq!(stack.id("db"), db, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_recreated_dependency_restarts_dependents_with_restart_true() {
+    let Some(scope) = scope("cli_restart_true").await else {
+        return;
+    };
+    let body = |level: &str| {
+        format!(
+            "  db:
+    @
+    command: [sleep, '600']
+    environment: {{LEVEL: {level}}}
+  api:
+    @
+    command: [sleep, '600']
+    depends_on: {{db: {{condition: service_started, restart: true}}}}
+  worker:
+    @
+    command: [sleep, '600']
+    depends_on: [db]
+"
+        )
+    };
+    let stack = Stack::new(scope, &body("1"));
+    stack.muster(&["up", "-d"]).success();
+    let engine = stack.engine();
+    let started_at = |id: String| async move {
+        engine
+            .inspect_container(&id)
+            .await
+            .expect("inspect")
+            .status
+            .started_at
+    };
+    let (api, worker) = (stack.id("api"), stack.id("worker"));
+    let (api_first, worker_first) = (
+        started_at(api.clone()).await,
+        started_at(worker.clone()).await,
+    );
+
+    stack.write(&body("2"));
+    let up = stack.muster(&["up", "-d"]).success();
+    assert!(
+        up.stderr
+            .lines()
+            .any(|l| l.contains("api") && l.contains("restarting") && l.contains("db")),
+        "{up:?}"
+    );
+    assert_eq!(
+        (stack.id("api"), stack.id("worker")),
+        (api.clone(), worker.clone())
+    );
+    assert_ne!(
+        started_at(api).await,
+        api_first,
+        "api was not restarted:\n{up:?}"
+    );
+    assert_eq!(
+        started_at(worker).await,
+        worker_first,
+        "worker was restarted:\n{up:?}"
+    );
+}

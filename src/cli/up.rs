@@ -42,6 +42,9 @@ pub struct UpArgs {
     /// Never recreate existing containers
     #[arg(long)]
     no_recreate: bool,
+    /// Recreate anonymous volumes instead of keeping the old containers' data
+    #[arg(short = 'V', long)]
+    renew_anon_volumes: bool,
     /// Do not start the services the named ones depend on
     #[arg(long)]
     no_deps: bool,
@@ -89,6 +92,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
         no_deps: args.no_deps,
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
+        renew_anon_volumes: args.renew_anon_volumes,
         no_start: args.no_start,
         remove_orphans: args.remove_orphans,
         wait: args.wait,

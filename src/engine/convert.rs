@@ -379,6 +379,7 @@ pub(crate) fn container_summary(c: api::ContainerSummary) -> ContainerSummary {
             .map(|n| n.trim_start_matches('/').to_owned())
             .collect(),
         image: c.image.unwrap_or_default(),
+        image_id: c.image_id.unwrap_or_default(),
         labels: sorted(c.labels),
         state: ContainerState::from_engine(&c.state.map(|s| s.to_string()).unwrap_or_default()),
         status,
@@ -578,12 +579,18 @@ pub(crate) fn volume_summary(v: api::Volume) -> VolumeSummary {
 }
 
 pub(crate) fn image_details(i: api::ImageInspect) -> ImageDetails {
+    let (labels, volumes) = i.config.map_or_else(Default::default, |c| {
+        (sorted(c.labels), c.volumes.unwrap_or_default())
+    });
+    let mut volumes: Vec<String> = volumes;
+    volumes.sort();
     ImageDetails {
         id: i.id.unwrap_or_default(),
         repo_tags: i.repo_tags.unwrap_or_default(),
-        labels: sorted(i.config.and_then(|c| c.labels)),
+        labels,
         created: i.created.as_deref().and_then(parse_time),
         size: i.size.unwrap_or_default(),
+        volumes,
     }
 }
 

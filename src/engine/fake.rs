@@ -322,6 +322,10 @@ struct State {
     next_id: u64,
     next_port: u16,
     images: BTreeSet<String>,
+    /// How often each image was rebuilt: its id changes each time.
+    image_builds: HashMap<String, u32>,
+    /// The paths each image declares as `VOLUME`.
+    image_volumes: HashMap<String, Vec<String>>,
     by_image: HashMap<String, Script>,
     by_service: HashMap<String, Script>,
     by_name: HashMap<String, Script>,
@@ -338,6 +342,8 @@ struct State {
 struct FakeContainer {
     id: String,
     spec: ContainerSpec,
+    /// The id of its image when it was created.
+    image_id: String,
     script: Script,
     created: SystemTime,
     state: ContainerState,
@@ -396,6 +402,25 @@ impl FakeEngine {
     /// Makes `image` present locally.
     pub fn add_image(&self, image: &str) -> &Self {
         self.lock().images.insert(image.to_owned());
+        self
+    }
+
+    /// Gives `image` a new id, as a rebuild under the same tag does.
+    pub fn rebuild_image(&self, image: &str) -> &Self {
+        let mut state = self.lock();
+        state.images.insert(image.to_owned());
+        *state.image_builds.entry(image.to_owned()).or_default() += 1;
+        self
+    }
+
+    /// Makes `image` declare `paths` as `VOLUME`s.
+    pub fn image_volumes(&self, image: &str, paths: &[&str]) -> &Self {
+        let mut state = self.lock();
+        state.images.insert(image.to_owned());
+        state.image_volumes.insert(
+            image.to_owned(),
+            paths.iter().map(|p| (*p).to_owned()).collect(),
+        );
         self
     }
 
@@ -611,6 +636,15 @@ impl Shared {
 }
 
 impl State {
+    /// The id `image` has now: `sha256:<name>`, with `@<n>` after its n-th
+    /// rebuild.
+    fn image_id(&self, image: &str) -> String {
+        match self.image_builds.get(image) {
+            None | Some(0) => format!("sha256:{image}"),
+            Some(n) => format!("sha256:{image}@{n}"),
+        }
+    }
+
     /// Fails with the failure injected for `op` on `object`, if any.
     fn take_failure(&mut self, op: Op, object: &str) -> Result<(), EngineError> {
         if let Some(i) = self
@@ -763,6 +797,7 @@ impl FakeContainer {
             id: self.id.clone(),
             names: vec![self.spec.name.clone()],
             image: self.spec.image.clone(),
+            image_id: self.image_id.clone(),
             labels: self.spec.labels.clone(),
             state: self.state,
             status: match self.state {
@@ -781,7 +816,7 @@ impl FakeContainer {
             id: self.id.clone(),
             name: self.spec.name.clone(),
             image: self.spec.image.clone(),
-            image_id: format!("sha256:{}", self.spec.image),
+            image_id: self.image_id.clone(),
             created: Some(self.created),
             labels: self.spec.labels.clone(),
             config_hash: self
@@ -1079,6 +1114,7 @@ impl Engine for FakeEngine {
                 .collect();
             let container = FakeContainer {
                 id: id.clone(),
+                image_id: state.image_id(&spec.image),
                 spec: spec.clone(),
                 logs: script.logs.clone(),
                 script,
@@ -1646,8 +1682,9 @@ impl Engine for FakeEngine {
             let mut state = self.lock();
             self.shared.call(&mut state, Op::InspectImage, image)?;
             Ok(state.images.contains(image).then(|| ImageDetails {
-                id: format!("sha256:{image}"),
+                id: state.image_id(image),
                 repo_tags: vec![image.to_owned()],
+                volumes: state.image_volumes.get(image).cloned().unwrap_or_default(),
                 ..Default::default()
             }))
         })

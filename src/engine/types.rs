@@ -271,6 +271,9 @@ pub struct ContainerSummary {
     pub names: Vec<String>,
     /// The image reference it was created from.
     pub image: String,
+    /// The id of the image it was created from (`sha256:...`); empty when
+    /// the engine does not say.
+    pub image_id: String,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Its lifecycle state.
@@ -969,6 +972,8 @@ pub struct ImageDetails {
     pub created: Option<SystemTime>,
     /// Its size in bytes.
     pub size: i64,
+    /// The paths its `VOLUME` instructions declare, sorted.
+    pub volumes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -40,6 +40,13 @@ pub enum Event {
     Created { kind: ObjectKind, name: String },
     /// A service's containers will be recreated, and why.
     Recreating { service: String, changes: Changes },
+    /// A running container is restarted because dependencies it declares
+    /// with `restart: true` were (re)created or started by this `up`.
+    Restarting {
+        service: String,
+        container: String,
+        because: Vec<String>,
+    },
     /// A container is starting.
     Starting { service: String, container: String },
     /// A container started.

@@ -53,7 +53,7 @@ use tokio::time::Instant;
 
 use crate::engine::{
     ContainerSpec, ContainerState, ContainerSummary, Engine, EngineError, EventFilter, EventObject,
-    HealthcheckSpec, RemoveContainerOptions,
+    HealthcheckSpec, ImageDetails, MountInfo, MountKind, MountSpec, RemoveContainerOptions,
 };
 use crate::graph::{Dependency, EdgeKind, Selection};
 use crate::model::{ErrorKind, LoadError, LoadErrors, LoadedProject};
@@ -90,6 +90,9 @@ pub struct UpOptions {
     pub force_recreate: bool,
     /// Never recreate existing containers, even when their config changed.
     pub no_recreate: bool,
+    /// When recreating, give the new container fresh anonymous volumes
+    /// instead of the old container's (`-V`).
+    pub renew_anon_volumes: bool,
     /// Create containers, but do not start them.
     pub no_start: bool,
     /// Remove containers of services the file no longer defines.
@@ -114,6 +117,7 @@ impl Default for UpOptions {
             no_deps: false,
             force_recreate: false,
             no_recreate: false,
+            renew_anon_volumes: false,
             no_start: false,
             remove_orphans: false,
             wait: false,
@@ -142,6 +146,9 @@ pub struct ServiceReport {
     pub removed: usize,
     /// Running containers left alone.
     pub unchanged: usize,
+    /// Running containers restarted because a dependency declared with
+    /// `restart: true` was (re)created or started.
+    pub restarted: usize,
     /// The fields whose change made it recreate.
     pub changes: Vec<String>,
     /// What "ready" meant for it: what its dependents (or `wait`) needed.
@@ -159,7 +166,7 @@ impl ServiceReport {
     /// Whether anything was done to it.
     #[must_use]
     pub fn changed(&self) -> bool {
-        self.created + self.recreated + self.started + self.removed > 0
+        self.created + self.recreated + self.started + self.restarted + self.removed > 0
     }
 }
 
@@ -427,14 +434,17 @@ enum Action {
     /// It matches the file but does not run.
     Start(ContainerSummary),
     /// It is missing.
-    Create(ContainerSpec),
-    /// It differs from the file (or recreation was forced).
-    Recreate(ContainerSummary, ContainerSpec),
+    Create,
+    /// It differs from the file, its image was rebuilt, or recreation was
+    /// forced.
+    Recreate(ContainerSummary),
 }
 
 #[derive(Debug, Clone)]
 struct Replica {
     name: String,
+    /// The container the file asks for.
+    spec: ContainerSpec,
     action: Action,
 }
 
@@ -544,7 +554,7 @@ fn plan(
             let first = found.next();
             extra.extend(found.cloned());
             let action = match first {
-                None => Action::Create(spec),
+                None => Action::Create,
                 Some(c) => {
                     let stale = c.label(labels::CONFIG_HASH) != Some(hash.hash.as_str());
                     let broken = matches!(c.state, ContainerState::Dead | ContainerState::Removing);
@@ -563,7 +573,7 @@ fn plan(
                             }
                             changes.extend(fields);
                         }
-                        Action::Recreate(c.clone(), spec)
+                        Action::Recreate(c.clone())
                     } else if c.state.is_up() {
                         Action::Keep(c.clone())
                     } else {
@@ -573,6 +583,7 @@ fn plan(
             };
             replicas.push(Replica {
                 name: spec::container_name(&loaded.name, name, service, n),
+                spec,
                 action,
             });
         }
@@ -591,42 +602,109 @@ fn plan(
 }
 
 /// Checks that every image a container will be created from is present.
+/// Looks up every image the plan uses, once each. A container whose image
+/// was rebuilt since it was created (same reference, new id) is recreated,
+/// as compose does, unless `no_recreate`; an image that is missing where a
+/// container must be created is an error naming the image and its
+/// services (muster does not pull).
 async fn check_images(
     engine: &dyn Engine,
-    plans: &[ServicePlan],
-    pull: PullPolicy,
+    plans: &mut [ServicePlan],
+    options: &UpOptions,
     context: &str,
-) -> Result<(), OrchestratorError> {
-    let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for plan in plans {
-        for replica in &plan.replicas {
-            if let Action::Create(spec) | Action::Recreate(_, spec) = &replica.action {
-                let users = wanted.entry(spec.image.as_str()).or_default();
-                if !users.contains(&plan.service.as_str()) {
-                    users.push(plan.service.as_str());
-                }
-            }
-        }
-    }
-    let checks = wanted.keys().map(|image| engine.inspect_image(image));
-    let found = join_all(checks).await;
-    let mut missing = Vec::new();
-    for ((image, users), found) in wanted.iter().zip(found) {
+) -> Result<HashMap<String, ImageDetails>, OrchestratorError> {
+    let wanted: BTreeSet<&str> = plans
+        .iter()
+        .flat_map(|p| p.replicas.iter().map(|r| r.spec.image.as_str()))
+        .collect();
+    let found = join_all(wanted.iter().map(|image| engine.inspect_image(image))).await;
+    let mut images = HashMap::new();
+    for (image, found) in wanted.into_iter().zip(found) {
         match found {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                for user in users {
-                    missing.push(((*user).to_owned(), (*image).to_owned()));
-                }
+            Ok(Some(details)) => {
+                images.insert(image.to_owned(), details);
             }
+            Ok(None) => {}
             Err(e) => return Err(OrchestratorError::engine(context, e)),
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(OrchestratorError::ImagesMissing { missing, pull })
+
+    let mut missing = Vec::new();
+    for plan in plans.iter_mut() {
+        let mut rebuilt = false;
+        for replica in &mut plan.replicas {
+            let current = images.get(&replica.spec.image);
+            if let (Action::Keep(c) | Action::Start(c), Some(image)) = (&replica.action, current)
+                && !options.no_recreate
+                && !c.image_id.is_empty()
+                && c.image_id != image.id
+            {
+                replica.action = Action::Recreate(c.clone());
+                rebuilt = true;
+            }
+            let needs_image = matches!(replica.action, Action::Create | Action::Recreate(_));
+            let user = (plan.service.clone(), replica.spec.image.clone());
+            if needs_image && current.is_none() && !missing.contains(&user) {
+                missing.push(user);
+            }
+        }
+        if rebuilt && !plan.changes.iter().any(|c| c == IMAGE_REBUILT) {
+            plan.changes.push(IMAGE_REBUILT.to_owned());
+        }
     }
+    if missing.is_empty() {
+        Ok(images)
+    } else {
+        missing.sort();
+        Err(OrchestratorError::ImagesMissing {
+            missing,
+            pull: options.pull,
+        })
+    }
+}
+
+/// What changed, when the image was rebuilt under the same reference.
+const IMAGE_REBUILT: &str = "image id";
+
+/// The anonymous volumes of a container being recreated that its successor
+/// keeps, as compose keeps them: at each path where the file asks for an
+/// anonymous volume, or where the image declares a `VOLUME` the file does
+/// not mount otherwise, the old container's volume is mounted again. Data
+/// a service keeps there (a database's files) survives a config change.
+fn keep_anonymous_volumes(
+    spec: &mut ContainerSpec,
+    old_mounts: &[MountInfo],
+    image_volumes: &[String],
+) {
+    for old in old_mounts {
+        let Some(name) = old.name.as_deref().filter(|n| is_anonymous_volume(n)) else {
+            continue;
+        };
+        if old.kind != "volume" {
+            continue;
+        }
+        match spec.mounts.iter_mut().find(|m| m.target == old.destination) {
+            Some(MountSpec {
+                kind: MountKind::Volume { source, .. },
+                ..
+            }) if source.is_none() => *source = Some(name.to_owned()),
+            Some(_) => {}
+            None if image_volumes.contains(&old.destination) => spec.mounts.push(MountSpec {
+                target: old.destination.clone(),
+                kind: MountKind::Volume {
+                    source: Some(name.to_owned()),
+                    no_copy: false,
+                },
+                read_only: !old.read_write,
+            }),
+            None => {}
+        }
+    }
+}
+
+/// Whether a volume name is one the engine made up: 64 hex digits.
+fn is_anonymous_volume(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 // ---------------------------------------------------------------------------
@@ -664,6 +742,9 @@ impl From<Requirement> for Stage {
 
 #[derive(Debug, Clone, Default)]
 struct Status {
+    /// Whether this `up` created, recreated or started any of its
+    /// containers: dependents with `restart: true` restart theirs.
+    renewed: bool,
     created: Slot,
     started: Slot,
     healthy: Slot,
@@ -711,6 +792,9 @@ struct Ctx {
     permits: Semaphore,
     watch: StateWatch,
     probes: ProbeSlots,
+    /// The images the plan uses, as found.
+    images: HashMap<String, ImageDetails>,
+    renew_anon_volumes: bool,
     began: Instant,
     deadline: Option<Instant>,
     no_start: bool,
@@ -734,8 +818,14 @@ impl Ctx {
         call.await
     }
 
-    /// Stops and removes a container, reporting each step.
-    async fn retire(&self, container: &ContainerSummary) -> Result<(), EngineError> {
+    /// Stops and removes a container, reporting each step; with
+    /// `anonymous_volumes`, its anonymous volumes go with it (nothing will
+    /// mount them again).
+    async fn retire(
+        &self,
+        container: &ContainerSummary,
+        anonymous_volumes: bool,
+    ) -> Result<(), EngineError> {
         let name = container.name().to_owned();
         if container.state.is_up() {
             self.report(Event::Stopping {
@@ -755,7 +845,7 @@ impl Ctx {
         });
         let options = RemoveContainerOptions {
             force: true,
-            volumes: false,
+            volumes: anonymous_volumes,
         };
         match self
             .bounded(self.engine.remove_container(&container.id, options))
@@ -790,6 +880,30 @@ impl Ctx {
             )),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The spec for the container that replaces `old`: `spec`, keeping
+    /// `old`'s anonymous volumes unless they are to be renewed; and whether
+    /// it keeps any.
+    async fn successor_spec(
+        &self,
+        old: &ContainerSummary,
+        spec: &ContainerSpec,
+    ) -> (ContainerSpec, bool) {
+        let mut successor = spec.clone();
+        if self.renew_anon_volumes {
+            return (successor, false);
+        }
+        // A container that cannot be inspected has nothing left to keep.
+        if let Ok(details) = self.engine.inspect_container(&old.id).await {
+            let image_volumes = self
+                .images
+                .get(&spec.image)
+                .map_or(&[][..], |i| i.volumes.as_slice());
+            keep_anonymous_volumes(&mut successor, &details.mounts, image_volumes);
+        }
+        let kept = successor.mounts != spec.mounts;
+        (successor, kept)
     }
 
     async fn start(&self, service: &str, id: &str, name: &str) -> Result<(), String> {
@@ -962,8 +1076,13 @@ impl Task {
         if let Err(because) = wait_all(before_create).await {
             return Err(self.skipped(because));
         }
-        let prepared = self.converge(outcome).await?;
-        self.set(Stage::Created, Slot::Holds(ctx.since_start()));
+        let mut prepared = self.converge(outcome).await?;
+        let renewed = prepared.iter().any(|p| p.needs_start);
+        let created = ctx.since_start();
+        self.status.send_modify(|s| {
+            s.renewed = renewed;
+            s.created = Slot::Holds(created);
+        });
         if ctx.no_start {
             let now = ctx.since_start();
             for stage in [Stage::Started, Stage::Healthy, Stage::Completed] {
@@ -999,6 +1118,8 @@ impl Task {
             }
             Err(because) => return Err(self.skipped(because)),
         }
+        self.restart_for_dependencies(&mut prepared, &mut outcome.report)
+            .await?;
         let starts = prepared
             .iter()
             .filter(|p| p.needs_start)
@@ -1056,12 +1177,48 @@ impl Task {
         Ok(())
     }
 
+    /// Stops the running containers it keeps when a dependency declared
+    /// with `restart: true` was created, recreated or started by this `up`
+    /// (compose's rule), so that the start below restarts them once that
+    /// dependency is ready again.
+    async fn restart_for_dependencies(
+        &self,
+        prepared: &mut [Prepared],
+        report: &mut ServiceReport,
+    ) -> Result<(), Stop> {
+        let because: Vec<String> = self
+            .deps
+            .iter()
+            .filter(|(dep, status)| dep.restart && status.borrow().renewed)
+            .map(|(dep, _)| dep.service.clone())
+            .collect();
+        if because.is_empty() {
+            return Ok(());
+        }
+        let ctx = &self.ctx;
+        report.restarted = prepared.iter().filter(|p| !p.needs_start).count();
+        let stops = prepared.iter_mut().filter(|p| !p.needs_start).map(|p| {
+            ctx.report(Event::Restarting {
+                service: self.plan.service.clone(),
+                container: p.name.clone(),
+                because: because.clone(),
+            });
+            p.needs_start = true;
+            p.known = None;
+            ctx.bounded(ctx.engine.stop_container(&p.id, None))
+        });
+        match join_all(stops).await.into_iter().find_map(Result::err) {
+            Some(e) => Err(self.failed(e.to_string(), None)),
+            None => Ok(()),
+        }
+    }
+
     /// Removes extra replicas and creates, recreates or keeps the others.
     async fn converge(&self, outcome: &mut Outcome) -> Result<Vec<Prepared>, Stop> {
         let ctx = &self.ctx;
         let service = self.plan.service.as_str();
         let report = &mut outcome.report;
-        let removals = self.plan.extra.iter().map(|c| ctx.retire(c));
+        let removals = self.plan.extra.iter().map(|c| ctx.retire(c, true));
         if let Some(Err(e)) = join_all(removals).await.into_iter().find(Result::is_err) {
             return Err(self.failed(e.to_string(), None));
         }
@@ -1070,7 +1227,7 @@ impl Task {
             .plan
             .replicas
             .iter()
-            .any(|r| matches!(r.action, Action::Recreate(..)))
+            .any(|r| matches!(r.action, Action::Recreate(_)))
         {
             ctx.report(Event::Recreating {
                 service: service.to_owned(),
@@ -1083,8 +1240,8 @@ impl Task {
             match &replica.action {
                 Action::Keep(_) => report.unchanged += 1,
                 Action::Start(_) => report.started += 1,
-                Action::Create(_) => report.created += 1,
-                Action::Recreate(..) => report.recreated += 1,
+                Action::Create => report.created += 1,
+                Action::Recreate(_) => report.recreated += 1,
             }
         }
         if report.unchanged == self.plan.replicas.len() && report.removed == 0 {
@@ -1111,15 +1268,16 @@ impl Task {
                     needs_start: true,
                     known: None,
                 }),
-                Action::Create(spec) => ctx.create(service, spec).await.map(|id| Prepared {
+                Action::Create => ctx.create(service, &replica.spec).await.map(|id| Prepared {
                     id,
                     name: replica.name.clone(),
                     needs_start: true,
                     known: None,
                 }),
-                Action::Recreate(old, spec) => {
-                    ctx.retire(old).await.map_err(|e| e.to_string())?;
-                    ctx.create(service, spec).await.map(|id| Prepared {
+                Action::Recreate(old) => {
+                    let (spec, kept) = ctx.successor_spec(old, &replica.spec).await;
+                    ctx.retire(old, !kept).await.map_err(|e| e.to_string())?;
+                    ctx.create(service, &spec).await.map(|id| Prepared {
                         id,
                         name: replica.name.clone(),
                         needs_start: true,
@@ -1300,8 +1458,8 @@ pub async fn up(
         .list_containers(&filter)
         .await
         .map_err(|e| OrchestratorError::engine(&context, e))?;
-    let plans = plan(loaded, &selection, &existing, options)?;
-    check_images(&*engine, &plans, options.pull, &context).await?;
+    let mut plans = plan(loaded, &selection, &existing, options)?;
+    let images = check_images(&*engine, &mut plans, options, &context).await?;
 
     let permits = if options.max_parallel == 0 {
         Semaphore::MAX_PERMITS
@@ -1321,6 +1479,8 @@ pub async fn up(
             },
         ),
         probes: ProbeSlots::default(),
+        images,
+        renew_anon_volumes: options.renew_anon_volumes,
         began,
         deadline: options.wait_timeout.map(|t| began + t),
         no_start: options.no_start,
@@ -1451,7 +1611,7 @@ async fn orphans(
         });
         return Ok(Vec::new());
     }
-    for result in join_all(found.iter().map(|c| ctx.retire(c))).await {
+    for result in join_all(found.iter().map(|c| ctx.retire(c, true))).await {
         result?;
     }
     Ok(names)

@@ -71,6 +71,18 @@ fn describe(event: &Event) -> (Option<&str>, String) {
             Some(service),
             format!("recreating: {} changed", changes.fields.join(", ")),
         ),
+        Event::Restarting {
+            service,
+            container,
+            because,
+        } => (
+            Some(service),
+            format!(
+                "restarting {container} ({} {} restarted)",
+                because.join(", "),
+                if because.len() == 1 { "was" } else { "were" }
+            ),
+        ),
         Event::Starting { service, container } => (Some(service), format!("starting {container}")),
         Event::Started { service, container } => (Some(service), format!("started {container}")),
         Event::Waiting { service, on } => (

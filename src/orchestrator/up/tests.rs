@@ -899,3 +899,164 @@ async fn probes_in_flight_are_bounded_across_a_wide_stack() {
     }
     assert_eq!(most, i32::try_from(PROBES_IN_FLIGHT).unwrap());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rebuilt_image_recreates_its_services_only() {
+    let project = Project::new(
+        "rebuilt",
+        "services:
+  db: {image: img}
+  api: {image: api-img, depends_on: [db]}
+",
+    );
+    let engine = engine();
+    engine.add_image("api-img");
+    run_ok(&engine, &project, &UpOptions::default()).await;
+
+    engine.rebuild_image("api-img");
+    let summary = run_ok(&engine, &project, &UpOptions::default()).await;
+    let api = summary.service("api").unwrap();
+    assert_eq!(
+        (api.recreated, api.changes.as_slice()),
+        (1, ["image id".to_owned()].as_slice())
+    );
+    assert_eq!(summary.service("db").unwrap().unchanged, 1);
+
+    // The new container was made from the new image: nothing more to do.
+    let again = run_ok(&engine, &project, &UpOptions::default()).await;
+    assert_eq!(again.service("api").unwrap().unchanged, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_recreate_keeps_a_container_of_a_rebuilt_image() {
+    let project = Project::new("rebuilt-kept", "services:\n  api: {image: img}\n");
+    let engine = engine();
+    run_ok(&engine, &project, &UpOptions::default()).await;
+    engine.rebuild_image(IMAGE);
+    let options = UpOptions {
+        no_recreate: true,
+        ..UpOptions::default()
+    };
+    let summary = run_ok(&engine, &project, &options).await;
+    assert_eq!(summary.service("api").unwrap().unchanged, 1);
+}
+
+mod anonymous_volumes {
+    use crate::engine::{ContainerSpec, MountInfo, MountKind, MountSpec};
+
+    use super::super::keep_anonymous_volumes;
+
+    const OLD: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn volume(target: &str, source: Option<&str>) -> MountSpec {
+        MountSpec {
+            target: target.into(),
+            kind: MountKind::Volume {
+                source: source.map(str::to_owned),
+                no_copy: false,
+            },
+            read_only: false,
+        }
+    }
+
+    fn mounted(name: &str, destination: &str) -> MountInfo {
+        MountInfo {
+            kind: "volume".into(),
+            name: Some(name.into()),
+            source: format!("/var/lib/docker/volumes/{name}/_data"),
+            destination: destination.into(),
+            read_write: true,
+        }
+    }
+
+    fn spec(mounts: Vec<MountSpec>) -> ContainerSpec {
+        ContainerSpec {
+            mounts,
+            ..ContainerSpec::default()
+        }
+    }
+
+    #[test]
+    fn an_anonymous_volume_in_the_file_keeps_the_old_one() {
+        let mut new = spec(vec![volume("/data", None)]);
+        keep_anonymous_volumes(&mut new, &[mounted(OLD, "/data")], &[]);
+        assert_eq!(new.mounts, [volume("/data", Some(OLD))]);
+    }
+
+    #[test]
+    fn an_image_volume_keeps_the_old_one() {
+        let mut new = spec(Vec::new());
+        keep_anonymous_volumes(
+            &mut new,
+            &[mounted(OLD, "/var/lib/db")],
+            &["/var/lib/db".into()],
+        );
+        assert_eq!(new.mounts, [volume("/var/lib/db", Some(OLD))]);
+    }
+
+    #[test]
+    fn named_volumes_and_paths_no_longer_asked_for_are_not_carried() {
+        let mut new = spec(vec![volume("/data", Some("shop_data"))]);
+        keep_anonymous_volumes(
+            &mut new,
+            &[
+                mounted(OLD, "/data"),
+                mounted(OLD, "/gone"),
+                mounted("shop_cache", "/cache"),
+            ],
+            &[],
+        );
+        assert_eq!(new.mounts, [volume("/data", Some("shop_data"))]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recreated_dependency_restarts_only_dependents_that_ask() {
+    let yaml = |level: &str| {
+        format!(
+            "services:
+  db: {{image: img, environment: {{LEVEL: {level}}}}}
+  api:
+    image: img
+    depends_on: {{db: {{condition: service_started, restart: true}}}}
+  worker:
+    image: img
+    depends_on: [db]
+"
+        )
+    };
+    let project = Project::new("restart-true", &yaml("1"));
+    let engine = engine();
+    run_ok(&engine, &project, &UpOptions::default()).await;
+    let api = project.container("api", 1);
+    let worker = project.container("worker", 1);
+
+    project.write(&yaml("2"));
+    let before = engine.calls().len();
+    let (result, events) = run(&engine, &project, &UpOptions::default()).await;
+    let summary = result.unwrap();
+    assert_eq!(summary.service("db").unwrap().recreated, 1);
+    assert_eq!(summary.service("api").unwrap().restarted, 1);
+    assert_eq!(summary.service("worker").unwrap().restarted, 0);
+
+    let after = |op: Op| -> Vec<String> {
+        engine.calls()[before..]
+            .iter()
+            .filter(|c| c.op == op)
+            .map(|c| c.object.clone())
+            .collect()
+    };
+    let db = project.container("db", 1);
+    assert_eq!(after(Op::StopContainer), [db.clone(), api.clone()]);
+    // api came back after the new db started; worker was left alone.
+    assert_eq!(after(Op::StartContainer), [db, api]);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Restarting { service, because, .. } if service == "api" && because == &["db".to_owned()]
+    )));
+    assert!(engine.running_at(&worker).is_some());
+
+    // Nothing changed: nothing restarts.
+    let summary = run_ok(&engine, &project, &UpOptions::default()).await;
+    assert_eq!(summary.service("api").unwrap().restarted, 0);
+}
