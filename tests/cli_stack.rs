@@ -736,3 +736,60 @@ async fn a_recreated_dependency_restarts_dependents_with_restart_true() {
         "worker was restarted:\n{up:?}"
     );
 }
+
+#[tokio::test]
+async fn a_dependency_turning_unhealthy_fails_up_with_its_probe_output() {
+    let Some(scope) = scope("cli_unhealthy").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  db:
+    @
+    command: [sh, -c, 'echo db booting; exec sleep 600']
+    healthcheck:
+      test: [CMD-SHELL, 'echo no socket yet; exit 1']
+      interval: 200ms
+      timeout: 1s
+      retries: 2
+  api:
+    @
+    command: [sleep, '600']
+    depends_on: {db: {condition: service_healthy}}
+",
+    );
+    let out = stack.muster(&["up", "-d"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    for expected in ["db", "unhealthy", "no socket yet", "db booting"] {
+        assert!(
+            out.stderr.contains(expected),
+            "no {expected:?} in:\n{out:?}"
+        );
+    }
+    assert!(out.stderr.contains("\nnot started:\n"), "{out:?}");
+}
+
+#[tokio::test]
+async fn wait_timeout_gives_up_on_a_service_that_never_gets_ready() {
+    let Some(scope) = scope("cli_wait_timeout").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  slow:
+    @
+    command: [sleep, '600']
+    healthcheck:
+      test: [CMD, test, -f, /tmp/never]
+      interval: 10s
+      retries: 100
+",
+    );
+    let out = stack.muster(&["up", "--wait", "--wait-timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("slow"), "{out:?}");
+    assert!(
+        out.stderr.contains("within the wait timeout of 1.0 s"),
+        "{out:?}"
+    );
+}

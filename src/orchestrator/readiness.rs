@@ -256,8 +256,29 @@ pub enum Cause {
 pub enum Limit {
     /// `start_period + retries × (interval + timeout)` of the healthcheck.
     Healthcheck(HealthTiming),
-    /// The caller's wait timeout.
-    WaitTimeout,
+    /// The caller's wait timeout, counted from when it began.
+    WaitTimeout(Duration),
+}
+
+/// The caller's limit on a whole operation's waiting: `timeout`, ending
+/// `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// When it runs out.
+    pub at: Instant,
+    /// The whole timeout it stands for.
+    pub timeout: Duration,
+}
+
+impl Deadline {
+    /// `timeout` from now.
+    #[must_use]
+    pub fn after(timeout: Duration) -> Self {
+        Self {
+            at: Instant::now() + timeout,
+            timeout,
+        }
+    }
 }
 
 impl fmt::Display for Cause {
@@ -277,20 +298,23 @@ impl fmt::Display for Cause {
                 "has no healthcheck, so it can never be healthy: add a `healthcheck` to it, \
                  or depend on it with `condition: service_started`",
             ),
-            Self::TimedOut { after, limit } => {
-                write!(f, "was not ready after {}", seconds(*after))?;
-                match limit {
-                    Limit::Healthcheck(t) => write!(
-                        f,
-                        " (start_period {} + retries {} x (interval {} + timeout {}))",
-                        seconds(t.start_period),
-                        t.retries,
-                        seconds(t.interval),
-                        seconds(t.timeout)
-                    ),
-                    Limit::WaitTimeout => f.write_str(" (the wait timeout)"),
-                }
-            }
+            Self::TimedOut { after, limit } => match limit {
+                Limit::Healthcheck(t) => write!(
+                    f,
+                    "was not ready after {} (start_period {} + retries {} x (interval {} + timeout {}))",
+                    seconds(*after),
+                    seconds(t.start_period),
+                    t.retries,
+                    seconds(t.interval),
+                    seconds(t.timeout)
+                ),
+                Limit::WaitTimeout(timeout) => write!(
+                    f,
+                    "was not ready within the wait timeout of {} (waited {} for it)",
+                    seconds(*timeout),
+                    seconds(*after)
+                ),
+            },
             Self::Engine(message) => write!(f, "could not be watched: {message}"),
         }
     }
@@ -664,7 +688,7 @@ pub struct WaitFor {
     /// the wait asks the engine nothing.
     pub known: Option<Observation>,
     /// When to give up regardless of the healthcheck.
-    pub deadline: Option<Instant>,
+    pub deadline: Option<Deadline>,
     /// Probe at once rather than after [`FIRST_PROBE`]: for a container
     /// that was already running before the wait.
     pub probe_at_once: bool,
@@ -761,9 +785,9 @@ pub async fn wait(
         _ => (None, None),
     };
     let deadline = match (health_deadline.as_ref().map(|(d, _)| *d), target.deadline) {
-        (Some(h), Some(w)) if w < h => Some((w, Limit::WaitTimeout)),
+        (Some(h), Some(w)) if w.at < h => Some((w.at, Limit::WaitTimeout(w.timeout))),
         (Some(h), _) => health_deadline.map(|(_, t)| (h, Limit::Healthcheck(t))),
-        (None, Some(w)) => Some((w, Limit::WaitTimeout)),
+        (None, Some(w)) => Some((w.at, Limit::WaitTimeout(w.timeout))),
         (None, None) => None,
     };
     let exec = timing.as_ref().map(|t| ExecSpec {
@@ -860,7 +884,7 @@ pub async fn wait(
                 next_recheck = Instant::now() + recheck_pause(watch);
             }
             () = tokio::time::sleep_until(deadline.as_ref().map_or(far, |(d, _)| *d)), if deadline.is_some() => {
-                let limit = deadline.map_or(Limit::WaitTimeout, |(_, l)| l);
+                let (_, limit) = deadline.expect("guarded");
                 let cause = Cause::TimedOut { after: began.elapsed(), limit };
                 return fail(cause, own_probes).await;
             }

@@ -60,8 +60,8 @@ use crate::model::{ErrorKind, LoadError, LoadErrors, LoadedProject};
 use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Changes, Event, ObjectKind, Reporter};
 use crate::orchestrator::readiness::{
-    self, HealthTiming, NotReady, Observation, ProbeSlots, Requirement, StateWatch, WaitFor,
-    seconds,
+    self, Deadline, HealthTiming, NotReady, Observation, ProbeSlots, Requirement, StateWatch,
+    WaitFor, seconds,
 };
 use crate::orchestrator::spec::{self, labels};
 
@@ -796,7 +796,7 @@ struct Ctx {
     images: HashMap<String, ImageDetails>,
     renew_anon_volumes: bool,
     began: Instant,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     no_start: bool,
 }
 
@@ -1482,7 +1482,10 @@ pub async fn up(
         images,
         renew_anon_volumes: options.renew_anon_volumes,
         began,
-        deadline: options.wait_timeout.map(|t| began + t),
+        deadline: options.wait_timeout.map(|timeout| Deadline {
+            at: began + timeout,
+            timeout,
+        }),
         no_start: options.no_start,
     });
 
