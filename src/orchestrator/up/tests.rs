@@ -327,7 +327,7 @@ async fn a_dependency_that_never_passes_fails_at_the_wait_timeout() {
     assert!(
         failure.failed[0]
             .reason
-            .starts_with("was not ready after 5.0 s (the wait timeout)"),
+            .starts_with("was not ready within the wait timeout of 5.0 s"),
         "{}",
         failure.failed[0].reason
     );
