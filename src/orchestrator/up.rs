@@ -342,6 +342,11 @@ pub fn describe_missing_images(missing: &[(String, String)], pull: PullPolicy) -
 /// An advisory lock on a project, so that two `up`s of one project do not
 /// race. It is a file in the system temp dir named after the project; the
 /// lock goes when this value is dropped (or the process ends).
+///
+/// The holder deletes the file before it unlocks, so none pile up. Whoever
+/// was waiting on the deleted file then holds a lock on nothing: after
+/// locking, a taker checks that the path still names the file it locked,
+/// and starts over when it does not.
 #[derive(Debug)]
 pub struct ProjectLock {
     file: std::fs::File,
@@ -372,19 +377,26 @@ impl ProjectLock {
             path: path.clone(),
             reason,
         };
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .or_else(|_| std::fs::File::open(&path))
-            .map_err(|e| locked(format!("cannot open the lock file: {e}")))?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| locked(format!("cannot open the lock file: {e}")))
+        };
+        let mut file = open()?;
         let began = Instant::now();
         let mut noted = false;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(Self { file, path }),
+                Ok(()) if is_same_file(&file, &path) => return Ok(Self { file, path }),
+                Ok(()) => {
+                    // Its holder deleted it as we waited: take the new one.
+                    file = open()?;
+                    continue;
+                }
                 Err(std::fs::TryLockError::WouldBlock) => {}
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(locked(format!("cannot lock the lock file: {e}")));
@@ -418,8 +430,27 @@ impl ProjectLock {
 
 impl Drop for ProjectLock {
     fn drop(&mut self) {
+        // Deleted while still held, so no one can lock it in between.
+        let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
+}
+
+/// Whether `path` still names `file`.
+#[cfg(unix)]
+fn is_same_file(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `path` still names `file` (elsewhere an open file cannot be
+/// deleted, so it does).
+#[cfg(not(unix))]
+fn is_same_file(_file: &std::fs::File, path: &std::path::Path) -> bool {
+    path.exists()
 }
 
 // ---------------------------------------------------------------------------

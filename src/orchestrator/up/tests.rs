@@ -834,6 +834,31 @@ async fn a_second_up_waits_for_the_lock_then_refuses() {
     assert!(engine.calls().is_empty());
     drop(held);
     run_ok(&engine, &project, &options).await;
+    assert!(!ProjectLock::path(&project.name).exists(), "lock file left");
+}
+
+#[tokio::test]
+async fn a_waiter_takes_the_lock_when_its_holder_deletes_the_file() {
+    use crate::orchestrator::events::Silent;
+    let project = format!("lock-handover-{}", std::process::id());
+    let held = ProjectLock::acquire(&project, Duration::ZERO, &Silent)
+        .await
+        .unwrap();
+    let waiter = {
+        let project = project.clone();
+        tokio::spawn(async move {
+            ProjectLock::acquire(&project, Duration::from_secs(30), &Silent).await
+        })
+    };
+    tokio::time::sleep(ms(150)).await;
+    drop(held);
+    let second = waiter.await.unwrap().expect("the waiter takes over");
+    // It holds the file the path names: a third taker must wait.
+    assert!(ProjectLock::path(&project).exists());
+    let third = ProjectLock::acquire(&project, Duration::ZERO, &Silent).await;
+    assert!(third.is_err(), "two holders at once");
+    drop(second);
+    assert!(!ProjectLock::path(&project).exists());
 }
 
 #[tokio::test(start_paused = true)]
