@@ -589,21 +589,16 @@ const HANDLED_FIELDS: &[&str] = &[
 /// keys are never listed.
 #[must_use]
 pub fn ignored_fields(service: &Service) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(Value::Object(map)) = serde_json::to_value(service) {
-        for key in map.keys() {
-            if !key.starts_with("x-") && !HANDLED_FIELDS.contains(&key.as_str()) {
-                out.push(key.clone());
-            }
-        }
-        if let Some(Value::Object(deploy)) = map.get("deploy") {
-            for key in deploy.keys() {
-                if !matches!(key.as_str(), "replicas" | "restart_policy") {
-                    out.push(format!("deploy.{key}"));
-                }
-            }
-        }
-    }
+    let mut out: Vec<String> = fields::present_fields(service)
+        .into_iter()
+        .filter(|key| !key.starts_with("x-") && !HANDLED_FIELDS.contains(&key.as_str()))
+        .collect();
+    out.extend(
+        fields::present_fields(&service.deploy)
+            .into_iter()
+            .filter(|key| !matches!(key.as_str(), "replicas" | "restart_policy"))
+            .map(|key| format!("deploy.{key}")),
+    );
     for volume in &service.volumes {
         if let Some(bind) = &volume.bind {
             if bind.propagation.is_some() {
@@ -1150,5 +1145,6 @@ pub fn container_spec(
     })
 }
 
+mod fields;
 #[cfg(test)]
 mod tests;
