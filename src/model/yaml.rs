@@ -233,17 +233,28 @@ fn describe_scan_error(info: &str) -> String {
 /// Maps yaml-rust2's (line, character column) markers to byte offsets.
 struct LineIndex {
     starts: Vec<usize>,
+    /// Whether every character is one byte, so that a marker's character
+    /// index is its byte offset (most compose files).
+    ascii: bool,
 }
 
 impl LineIndex {
     fn new(text: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { starts }
+        Self {
+            starts,
+            ascii: text.is_ascii(),
+        }
     }
 
-    /// Byte offset of a 1-based line and 0-based character column.
-    fn offset(&self, text: &str, line: usize, col: usize) -> usize {
+    /// Byte offset of a marker: its 1-based line and 0-based character
+    /// column, or its character index in ASCII text.
+    fn offset(&self, text: &str, mark: &Marker) -> usize {
+        if self.ascii {
+            return mark.index().min(text.len());
+        }
+        let (line, col) = (mark.line(), mark.col());
         let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
             return text.len();
         };
@@ -347,7 +358,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span_at(&self, mark: &Marker, len: usize) -> Span {
-        let offset = self.lines.offset(self.text, mark.line(), mark.col());
+        let offset = self.lines.offset(self.text, mark);
         let len = len.min(self.text.len().saturating_sub(offset));
         Span {
             file: self.file,
