@@ -118,15 +118,7 @@ impl Stack {
     /// Everything a container printed so far.
     async fn logs(&self, container: &str) -> String {
         use futures_util::StreamExt;
-        let mut stream = self.engine().logs(
-            container,
-            &LogOptions {
-                follow: false,
-                tail: None,
-                since: None,
-                timestamps: false,
-            },
-        );
+        let mut stream = self.engine().logs(container, &LogOptions::default());
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.unwrap_or_else(|e| panic!("logs of {container}: {e}"));

@@ -6,6 +6,7 @@
 
 mod config;
 mod down;
+mod logs;
 mod ps;
 mod up;
 
@@ -58,6 +59,8 @@ enum Command {
     Down(down::DownArgs),
     /// List the project's containers
     Ps(ps::PsArgs),
+    /// Show the output of the project's containers
+    Logs(logs::LogsArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -96,6 +99,7 @@ pub fn run() -> ExitCode {
         Command::Up(args) => up::run(&cli.global, &args),
         Command::Down(args) => down::run(&cli.global, &args),
         Command::Ps(args) => ps::run(&cli.global, &args),
+        Command::Logs(args) => logs::run(&cli.global, &args),
     };
     status.into()
 }
