@@ -33,7 +33,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Compose configuration files (later files override earlier ones)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    // Before the command only, as in compose: `logs -f` is `--follow`.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Project name
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]

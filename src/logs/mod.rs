@@ -132,7 +132,7 @@ pub struct LogLine {
     pub source: Arc<Source>,
     /// stdout or stderr (a container with a TTY has only stdout).
     pub stream: LogStream,
-    /// When the engine received it, when timestamps were read.
+    /// When the engine received it, when [`LogsOptions::timestamps`] asks.
     pub timestamp: Option<SystemTime>,
     /// The text, without its newline: see [`text`] for how bytes that are
     /// not UTF-8 and carriage returns are shown.
@@ -319,13 +319,7 @@ impl Supervisor {
         }
         let ids: Vec<String> = self.containers.keys().cloned().collect();
         for id in ids {
-            let options = LogOptions {
-                follow: self.options.follow,
-                tail: self.options.tail,
-                since: self.options.since,
-                until: self.options.until,
-                timestamps: self.options.timestamps || self.options.follow,
-            };
+            let options = self.engine_options(self.options.follow, self.options.tail, None);
             self.read(&id, options);
         }
         let mut settle: Option<Instant> = None;
@@ -385,6 +379,27 @@ impl Supervisor {
             && self.options.index.is_none_or(|i| i == source.number)
     }
 
+    /// What to ask the engine for. It counts `since` and `until` in whole
+    /// seconds, so it is asked for a little more (and for timestamps), and
+    /// the readers keep exactly the lines in the window; following, lines
+    /// are read with timestamps to continue after a restart exactly.
+    fn engine_options(
+        &self,
+        follow: bool,
+        tail: Option<u64>,
+        after: Option<SystemTime>,
+    ) -> LogOptions {
+        let since = after.or(self.options.since);
+        let until = self.options.until;
+        LogOptions {
+            follow,
+            tail,
+            since,
+            until: until.map(|u| u + Duration::from_secs(1)),
+            timestamps: self.options.timestamps || follow || since.is_some() || until.is_some(),
+        }
+    }
+
     /// Starts a reader for a tracked container.
     fn read(&mut self, id: &str, options: LogOptions) {
         let Some(tracked) = self.containers.get_mut(id) else {
@@ -398,6 +413,8 @@ impl Supervisor {
             source: tracked.source.clone(),
             options,
             after: tracked.last,
+            window: (self.options.since, self.options.until),
+            timestamps: self.options.timestamps,
             tx: self.tx.clone(),
         };
         self.readers.spawn(reader.run());
@@ -406,14 +423,7 @@ impl Supervisor {
     /// Reads a container again after a restart, from after its last line.
     fn read_again(&mut self, id: &str) {
         let last = self.containers.get(id).and_then(|t| t.last);
-        let options = LogOptions {
-            follow: true,
-            tail: None,
-            // Whole seconds: the reader drops what was shown already.
-            since: last.or(self.options.since),
-            until: self.options.until,
-            timestamps: true,
-        };
+        let options = self.engine_options(true, None, last);
         self.read(id, options);
     }
 
@@ -545,13 +555,7 @@ impl Supervisor {
             },
         );
         // A container new to us: all of it, from its first line.
-        let options = LogOptions {
-            follow: true,
-            tail: None,
-            since: self.options.since,
-            until: self.options.until,
-            timestamps: true,
-        };
+        let options = self.engine_options(true, None, None);
         self.read(&event.id, options);
     }
 
@@ -612,6 +616,10 @@ struct Reader {
     options: LogOptions,
     /// Lines not later than this were shown already.
     after: Option<SystemTime>,
+    /// Only lines from `.0` to `.1` (`--since`, `--until`).
+    window: (Option<SystemTime>, Option<SystemTime>),
+    /// Whether lines carry their timestamps ([`LogsOptions::timestamps`]).
+    timestamps: bool,
     tx: Sender,
 }
 
@@ -667,10 +675,13 @@ impl Reader {
         time: Option<SystemTime>,
         bytes: &[u8],
     ) {
-        if let (Some(after), Some(time)) = (self.after, time)
-            && time <= after
-        {
-            return;
+        if let Some(time) = time {
+            let shown = self.after.is_some_and(|after| time <= after);
+            let early = self.window.0.is_some_and(|since| time < since);
+            let late = self.window.1.is_some_and(|until| time > until);
+            if shown || early || late {
+                return;
+            }
         }
         if time.is_some() {
             *last = time;
@@ -678,7 +689,7 @@ impl Reader {
         lines.push(LogLine {
             source: self.source.clone(),
             stream,
-            timestamp: time.filter(|_| self.options.timestamps),
+            timestamp: time.filter(|_| self.timestamps),
             text: text(bytes),
         });
     }
