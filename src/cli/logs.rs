@@ -158,10 +158,13 @@ pub(super) async fn pump<W: Write>(
     stop_on_exit: bool,
 ) -> Ended {
     let mut failed = false;
+    // One listener for the whole run, so a Ctrl-C between two events counts.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let first = tokio::select! {
             event = logs.next() => event,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 let _ = printer.flush();
                 return Ended::Interrupted;
             }

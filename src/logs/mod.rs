@@ -45,8 +45,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::engine::{
-    ContainerSummary, Engine, EngineError, EngineEvent, EventAction, EventFilter, EventObject,
-    LogOptions, LogStream,
+    ContainerState, ContainerSummary, Engine, EngineError, EngineEvent, EventAction, EventFilter,
+    EventObject, LogOptions, LogStream,
 };
 use crate::orchestrator::spec::{self, labels};
 
@@ -60,7 +60,7 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 
 /// How many events may wait for the reader of [`Logs`] before the readers
 /// pause (the engine then holds the rest: memory stays flat).
-const BUFFER: usize = 4096;
+const BUFFER: usize = 1024;
 
 /// Which output to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -454,6 +454,8 @@ impl Supervisor {
                     self.read_again(&done.id);
                 }
             }
+            // Never started: its start comes as an event.
+            Ok(details) if details.status.state == ContainerState::Created => {}
             Ok(details) => {
                 self.tell_exit(&done.id, source, details.status.exit_code)
                     .await;
@@ -573,7 +575,8 @@ impl Supervisor {
             .await;
     }
 
-    /// Whether a followed container runs (or restarts) without a reader.
+    /// Whether a followed container runs (or restarts) without a reader;
+    /// the exits of those that stopped are told.
     async fn any_running(&mut self) -> bool {
         let ids: Vec<String> = self.containers.keys().cloned().collect();
         let mut any = false;
@@ -589,7 +592,13 @@ impl Supervisor {
                     }
                     any = true;
                 }
-                Ok(_) => {}
+                Ok(details) if details.status.state == ContainerState::Created => {}
+                // Stopped, maybe before its `die` event came: say so (once).
+                Ok(details) => {
+                    if let Some(source) = self.containers.get(&id).map(|t| t.source.clone()) {
+                        self.tell_exit(&id, source, details.status.exit_code).await;
+                    }
+                }
                 Err(_) => {
                     self.containers.remove(&id);
                 }

@@ -233,3 +233,27 @@ async fn dropping_the_logs_stops_following() {
     // Nothing left running: the runtime can go idle.
     tokio::time::sleep(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_container_created_but_not_started_is_read_once_it_starts() {
+    let engine = fake();
+    engine.script_default(
+        Script::new()
+            .logs(["first words"])
+            .exits_after(Duration::from_secs(1), 0),
+    );
+    let id = engine.create_container(&spec("api", 1)).await.unwrap();
+    let later = engine.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        later.start_container(&id).await.unwrap();
+    });
+    let options = LogsOptions {
+        follow: true,
+        ..LogsOptions::default()
+    };
+    assert_eq!(
+        collect(&engine, options).await,
+        ["+ api-1", "api-1 | first words", "api-1 exited with code 0"]
+    );
+}
