@@ -172,12 +172,12 @@ async fn bytes_that_are_not_utf8_a_1mb_line_and_a_tty_pass_through() {
   tty:
     @
     tty: true
-    command: [sh, -c, 'echo tty says hi; exec sleep 600']
+    command: [sh, -c, 'echo tty says hi; head -c 40000 /dev/zero | tr ''\0'' y; echo; echo tty end; exec sleep 600']
 ",
     );
     up(&stack, &format!("{}-raw-1", stack.name), "end").await;
     stack
-        .logs_with(&format!("{}-tty-1", stack.name), "tty says hi")
+        .logs_with(&format!("{}-tty-1", stack.name), "tty end")
         .await;
 
     let big = "x".repeat(1_048_576);
@@ -207,7 +207,17 @@ async fn bytes_that_are_not_utf8_a_1mb_line_and_a_tty_pass_through() {
     let message: serde_json::Value = serde_json::from_str(&json[1]).expect("JSON");
     assert!(message["message"] == big.as_str(), "the 1 MB line in JSON");
 
-    assert_eq!(logs(&stack, &["tty"]), ["tty-1 | tty says hi"]);
+    // A TTY's raw stream: its `\r\n` read as line ends, and a 40 KB line
+    // whole, also with the timestamps of its 16 KiB pieces taken out.
+    let ys = "y".repeat(40_000);
+    let tty = logs(&stack, &["tty"]);
+    assert_eq!(tty.len(), 3, "{} lines", tty.len());
+    assert_eq!(tty[0], "tty-1 | tty says hi");
+    assert!(tty[1] == format!("tty-1 | {ys}"), "the 40 KB TTY line");
+    assert_eq!(tty[2], "tty-1 | tty end");
+    let stamped = logs(&stack, &["-t", "--no-log-prefix", "tty"]);
+    let second = stamped[1].split_once(' ').map_or("", |(_, rest)| rest);
+    assert!(second == ys, "the 40 KB TTY line with -t");
 }
 
 #[tokio::test]

@@ -10,8 +10,9 @@
 //!
 //! With timestamps asked for, every message the engine sends begins with
 //! `2024-05-01T12:00:00.123456789Z `; it is parsed and taken off, also at
-//! the start of the continuation pieces of a long line, so the line reads as
-//! it was written. A line longer than [`MAX_LINE`] is cut there, so a
+//! the start of the continuation pieces of a long line (a frame each on a
+//! multiplexed stream; every 16 KiB within the line on a raw one), so the
+//! line reads as it was written. A line longer than [`MAX_LINE`] is cut there, so a
 //! process that never writes a newline cannot make muster grow without end.
 
 use std::time::SystemTime;
@@ -23,6 +24,10 @@ use crate::engine::LogStream;
 /// The longest line kept whole (bytes); longer ones are cut into pieces of
 /// this size.
 pub const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// The size of the pieces the engine's log driver cuts long lines into;
+/// each piece gets its own timestamp.
+const PIECE: usize = 16 * 1024;
 
 /// The longest prefix the engine puts before a message when asked for
 /// timestamps (`2024-05-01T12:00:00.123456789+00:00 ` and a little slack).
@@ -43,6 +48,8 @@ struct Pending {
     /// Whether a piece of a line is waiting (also an empty one after a
     /// timestamp).
     open: bool,
+    /// Bytes of the line since its last timestamp.
+    piece: usize,
 }
 
 impl Splitter {
@@ -84,10 +91,19 @@ impl Splitter {
                     data = rest;
                 }
                 pending.open = true;
+                pending.piece = 0;
             }
             message_start = false;
+            // Not past the end of the engine's piece: a raw stream goes on
+            // with the next piece's timestamp there.
+            let piece_left = if timestamps {
+                PIECE.saturating_sub(pending.piece).max(1)
+            } else {
+                usize::MAX
+            };
+            let window = &data[..data.len().min(piece_left)];
             let room = max_line.saturating_sub(pending.bytes.len()).max(1);
-            match memchr(b'\n', data) {
+            let taken = match memchr(b'\n', window) {
                 Some(end) if end <= room => {
                     if pending.bytes.is_empty() {
                         line(stream, pending.timestamp, &data[..end]);
@@ -101,18 +117,24 @@ impl Splitter {
                     // The next line in the same chunk (a raw stream, or the
                     // fake engine) carries its own timestamp.
                     message_start = true;
+                    continue;
                 }
-                _ if data.len() >= room => {
+                _ if window.len() >= room => {
                     pending.bytes.extend_from_slice(&data[..room]);
                     line(stream, pending.timestamp, &pending.bytes);
                     pending.bytes.clear();
-                    data = &data[room..];
+                    room
                 }
                 _ => {
-                    pending.bytes.extend_from_slice(data);
+                    pending.bytes.extend_from_slice(window);
                     pending.open = true;
-                    data = &[];
+                    window.len()
                 }
+            };
+            data = &data[taken..];
+            pending.piece += taken;
+            if timestamps && pending.piece >= PIECE {
+                message_start = true;
             }
         }
     }
@@ -250,6 +272,26 @@ mod tests {
         );
         assert_eq!(texts(&lines), ["a\r", "b"]);
         assert_ne!(lines[0].1, lines[1].1);
+    }
+
+    #[test]
+    fn a_long_raw_line_loses_the_timestamps_of_its_pieces() {
+        // A TTY container's line of 16 KiB + 3 bytes, as the engine sends
+        // it with timestamps: two pieces in one raw chunk.
+        let mut chunk = b"2024-05-01T12:00:00.000000000Z ".to_vec();
+        chunk.extend(std::iter::repeat_n(b'x', PIECE));
+        chunk.extend(b"2024-05-01T12:00:00.000000001Z yyy\n2024-05-01T12:00:03.000000000Z next\n");
+        let mut s = Splitter::new(true);
+        let lines = split(&mut s, &[(Stdout, &chunk)]);
+        let mut long = "x".repeat(PIECE);
+        long.push_str("yyy");
+        assert_eq!(texts(&lines), [long.as_str(), "next"]);
+        // And a line of exactly one piece, its newline in the next piece.
+        let mut chunk = b"2024-05-01T12:00:00.000000000Z ".to_vec();
+        chunk.extend(std::iter::repeat_n(b'z', PIECE));
+        chunk.extend(b"2024-05-01T12:00:00.000000001Z \n");
+        let lines = split(&mut s, &[(Stdout, &chunk)]);
+        assert_eq!(texts(&lines), ["z".repeat(PIECE)]);
     }
 
     #[test]
