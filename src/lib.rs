@@ -9,11 +9,13 @@
 //! - [`graph`] orders services by their dependencies and selects them by
 //!   name and profile;
 //! - [`engine`] is the seam in front of the container engine (bollard);
+//! - [`logs`] merges and follows the output of a project's containers;
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
 pub mod cli;
 pub mod engine;
 pub mod graph;
+pub mod logs;
 pub mod model;
 pub mod orchestrator;
 pub mod ui;

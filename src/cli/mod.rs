@@ -6,6 +6,7 @@
 
 mod config;
 mod down;
+mod logs;
 mod ps;
 mod up;
 
@@ -32,7 +33,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Compose configuration files (later files override earlier ones)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    // Before the command only, as in compose: `logs -f` is `--follow`.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Project name
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
@@ -58,6 +60,8 @@ enum Command {
     Down(down::DownArgs),
     /// List the project's containers
     Ps(ps::PsArgs),
+    /// Show the output of the project's containers
+    Logs(logs::LogsArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -96,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Up(args) => up::run(&cli.global, &args),
         Command::Down(args) => down::run(&cli.global, &args),
         Command::Ps(args) => ps::run(&cli.global, &args),
+        Command::Logs(args) => logs::run(&cli.global, &args),
     };
     status.into()
 }

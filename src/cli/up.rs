@@ -9,16 +9,16 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
-
+use super::logs::Ended;
 use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
-use crate::engine::{ContainerState, Engine, LogOptions};
+use crate::engine::{ContainerState, Engine};
+use crate::logs::{LogsOptions, logs};
 use crate::model;
 use crate::orchestrator::spec::{self, labels};
 use crate::orchestrator::up::{PullPolicy, UpOptions, up};
+use crate::ui::logs::LogStyle;
 use crate::ui::progress::{self, ProgressMode};
+use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
@@ -134,123 +134,66 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
             return Ok(ExitStatus::Success);
         }
         let services: Vec<String> = summary.services.iter().map(|s| s.service.clone()).collect();
-        attach(&*engine, &loaded.name, &services, args).await
+        attach(engine, &loaded.name, &services, args).await
     })
     .unwrap_or_else(|status| status)
 }
 
-/// A line of a container's output, or the end of its stream.
-enum Output {
-    Line(String),
-    Ended { service: String, container: String },
-}
-
-/// Streams the containers' output until Ctrl-C (or, with
-/// `--abort-on-container-exit`, until one exits), then stops the stack.
+/// Streams the containers' output (the machinery of `muster logs -f`)
+/// until Ctrl-C, until every container stopped for good, or (with
+/// `--abort-on-container-exit`) until one exits; then stops the stack.
 async fn attach(
-    engine: &dyn Engine,
+    engine: Arc<dyn Engine>,
     project: &str,
     services: &[String],
     args: &UpArgs,
 ) -> Result<ExitStatus, ExitStatus> {
-    let containers = engine
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let mut logs = logs(
+        engine.clone(),
+        project,
+        LogsOptions {
+            services: services.to_vec(),
+            follow: true,
+            ..LogsOptions::default()
+        },
+    );
+    let mut printer = super::logs::stdout_printer(LogStyle {
+        prefix: true,
+        color: LogStyle::color_for_stdout(),
+        ..LogStyle::default()
+    });
+    let ended = super::logs::pump(&mut logs, &mut printer, abort).await;
+    drop(logs);
+    drop(printer);
+    let interrupted = matches!(ended, Ended::Interrupted);
+    match &ended {
+        Ended::Interrupted => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "stopping the stack (press Ctrl-C again to kill it)"
+            );
+        }
+        Ended::Exited(source) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} exited: stopping the stack",
+                source.service
+            );
+        }
+        Ended::Done | Ended::Failed => {}
+    }
+    let containers: Vec<_> = engine
         .list_containers(&[spec::project_filter(project)])
         .await
-        .map_err(|e| report_failure(&e))?;
-    let containers: Vec<_> = containers
+        .map_err(|e| report_failure(&e))?
         .into_iter()
         .filter(|c| {
             c.label(labels::SERVICE)
                 .is_some_and(|s| services.iter().any(|x| x == s))
         })
         .collect();
-    let width = containers
-        .iter()
-        .map(|c| {
-            prefix(
-                c.label(labels::SERVICE).unwrap_or_default(),
-                c.label(labels::CONTAINER_NUMBER),
-            )
-            .len()
-        })
-        .max()
-        .unwrap_or(0);
-    let (tx, mut rx) = mpsc::channel::<Output>(1024);
-    let mut followed = 0;
-    for c in &containers {
-        let service = c.label(labels::SERVICE).unwrap_or_default().to_owned();
-        let tag = format!(
-            "{:<width$} | ",
-            prefix(&service, c.label(labels::CONTAINER_NUMBER))
-        );
-        let mut stream = engine.logs(
-            &c.id,
-            &LogOptions {
-                follow: true,
-                tail: None,
-                since: None,
-                timestamps: false,
-            },
-        );
-        let tx = tx.clone();
-        let container = c.name().to_owned();
-        followed += 1;
-        tokio::spawn(async move {
-            let mut pending = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                pending.push_str(&String::from_utf8_lossy(&chunk.data));
-                while let Some(end) = pending.find('\n') {
-                    let line: String = pending.drain(..=end).collect();
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    if tx.send(Output::Line(format!("{tag}{line}"))).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                let _ = tx.send(Output::Line(format!("{tag}{pending}"))).await;
-            }
-            let _ = tx.send(Output::Ended { service, container }).await;
-        });
-    }
-    drop(tx);
-    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
-    let mut stdout = std::io::stdout();
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            output = rx.recv() => match output {
-                Some(Output::Line(line)) => {
-                    if writeln!(stdout, "{line}").is_err() {
-                        break;
-                    }
-                }
-                Some(Output::Ended { service, container }) => {
-                    followed -= 1;
-                    let code = engine
-                        .inspect_container(&container)
-                        .await
-                        .map(|d| d.status.exit_code)
-                        .unwrap_or_default();
-                    let _ = writeln!(stdout, "{container} exited with code {code}");
-                    if abort {
-                        let _ = writeln!(std::io::stderr(), "{service} exited: stopping the stack");
-                        break;
-                    }
-                    if followed == 0 {
-                        break;
-                    }
-                }
-                None => break,
-            },
-            _ = tokio::signal::ctrl_c() => {
-                interrupted = true;
-                let _ = writeln!(std::io::stderr(), "stopping the stack (press Ctrl-C again to kill it)");
-                break;
-            }
-        }
-    }
-    stop_all(engine, &containers, interrupted).await;
+    stop_all(&*engine, &containers, interrupted).await;
     if let Some(service) = &args.exit_code_from {
         let container = containers
             .iter()
@@ -271,11 +214,6 @@ async fn attach(
     } else {
         ExitStatus::Success
     })
-}
-
-/// `api-1` for a service's first replica.
-fn prefix(service: &str, number: Option<&str>) -> String {
-    format!("{service}-{}", number.unwrap_or("1"))
 }
 
 /// Stops every container in parallel; a second Ctrl-C kills them instead.

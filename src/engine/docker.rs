@@ -696,7 +696,7 @@ impl Engine for DockerEngine {
             stdout: true,
             stderr: true,
             since: options.since.map_or(0, convert::unix_seconds),
-            until: 0,
+            until: options.until.map_or(0, convert::unix_seconds),
             timestamps: options.timestamps,
             tail: options
                 .tail

@@ -1116,7 +1116,7 @@ impl Engine for FakeEngine {
                 id: id.clone(),
                 image_id: state.image_id(&spec.image),
                 spec: spec.clone(),
-                logs: script.logs.clone(),
+                logs: Vec::new(),
                 script,
                 created: SystemTime::now(),
                 state: ContainerState::Created,

@@ -738,6 +738,8 @@ pub struct LogOptions {
     pub tail: Option<u64>,
     /// Only output since then (whole seconds).
     pub since: Option<SystemTime>,
+    /// Only output before then (whole seconds); a follow ends there.
+    pub until: Option<SystemTime>,
     /// Prefix each line with the engine's timestamp.
     pub timestamps: bool,
 }

@@ -3,4 +3,5 @@
 //! The library never prints; the CLI hands what it gets to these functions.
 
 pub mod diagnostics;
+pub mod logs;
 pub mod progress;
