@@ -20,8 +20,8 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use engine_support::scope;
-use muster::engine::{ContainerState, Engine, LabelFilter};
+use engine_support::{SCOPE_LABEL, TEST_IMAGE, scope};
+use muster::engine::{ContainerState, DockerEngine, Engine, LabelFilter};
 use stack_support::{PROJECT_LABEL, Stack, drain, wait_bounded};
 
 /// An `httpd` serving `hi` on 8080, published on a port the engine picks,
