@@ -88,7 +88,10 @@ pub fn run(global: &GlobalArgs, args: &TestArgs) -> ExitStatus {
             );
             return status;
         }
-        match stack.down().await {
+        let teardown = progress::reporter(args.progress);
+        let down = stack.down_with(&*teardown).await;
+        teardown.finish();
+        match down {
             Ok(_) => status,
             Err(e) => {
                 let failed = report_failure(&e);

@@ -459,7 +459,7 @@ struct Teardown {
 
 impl Teardown {
     async fn run(&self) -> Result<DownSummary, HarnessError> {
-        down_project(&*self.engine, &self.project, self.stop_timeout).await
+        down_project(&*self.engine, &self.project, self.stop_timeout, &Silent).await
     }
 }
 
@@ -467,6 +467,7 @@ async fn down_project(
     engine: &dyn Engine,
     project: &str,
     stop_timeout: Duration,
+    reporter: &dyn Reporter,
 ) -> Result<DownSummary, HarnessError> {
     let options = crate::orchestrator::down::DownOptions {
         remove_volumes: true,
@@ -474,7 +475,7 @@ async fn down_project(
         timeout: Some(stop_timeout),
         ..Default::default()
     };
-    crate::orchestrator::down::down(engine, project, None, &options, &Silent)
+    crate::orchestrator::down::down(engine, project, None, &options, reporter)
         .await
         .map_err(HarnessError::Down)
 }
@@ -501,7 +502,7 @@ impl Drop for Teardown {
                     } else {
                         engine
                     };
-                    down_project(&*engine, &project, stop_timeout)
+                    down_project(&*engine, &project, stop_timeout, &Silent)
                         .await
                         .map(drop)
                         .map_err(|e| e.to_string())
@@ -1024,9 +1025,23 @@ impl Stack {
     ///
     /// # Errors
     /// [`HarnessError::Down`] listing what could not be removed.
-    pub async fn down(mut self) -> Result<DownSummary, HarnessError> {
+    pub async fn down(self) -> Result<DownSummary, HarnessError> {
+        self.down_with(&Silent).await
+    }
+
+    /// [`down`](Self::down), reporting each step to `reporter`.
+    ///
+    /// # Errors
+    /// As [`down`](Self::down).
+    pub async fn down_with(mut self, reporter: &dyn Reporter) -> Result<DownSummary, HarnessError> {
         self.guard.armed = false;
-        self.guard.run().await
+        down_project(
+            &*self.guard.engine,
+            &self.guard.project,
+            self.guard.stop_timeout,
+            reporter,
+        )
+        .await
     }
 
     /// Leaves the stack running when the handle goes, and returns its

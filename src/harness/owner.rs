@@ -4,9 +4,10 @@
 //! stopped) never runs its teardown. So every container a harness stack
 //! creates carries labels naming its owner: the host, the process id and
 //! the process's start time (so a recycled pid is not mistaken for the
-//! owner). [`leftovers`] lists the stacks whose owner no longer runs;
-//! the harness removes them when it first brings a stack up in a process,
-//! and `muster down --all-test-projects` removes them on demand.
+//! owner). [`test_projects`] lists the stacks and whether their owner runs;
+//! [`prune`] removes those whose owner is gone (the harness does so when it
+//! first brings a stack up in a process), and `muster down
+//! --all-test-projects` removes them on demand, with the kept ones.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
