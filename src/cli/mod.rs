@@ -64,6 +64,12 @@ enum Command {
     /// Show the output of the project's containers
     Logs(logs::LogsArgs),
     /// Run a command against a fresh, ready stack, then remove the stack
+    ///
+    /// The stack gets a project name of its own (`-p` gives its prefix), so
+    /// runs never collide. COMMAND sees `MUSTER_<SERVICE>_<PORT>=127.0.0.1:<port>`
+    /// for each published port, `MUSTER_PROJECT`, and `MUSTER_ENDPOINTS`
+    /// (the path of a JSON file listing them all); muster exits with its
+    /// exit code.
     Test(test::TestArgs),
 }
 

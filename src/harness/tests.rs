@@ -317,3 +317,24 @@ async fn a_job_named_in_completes_is_waited_for_and_its_failure_reported() {
     assert!(message.contains("| error: no such table"), "{message}");
     assert!(engine.containers().is_empty(), "{:?}", engine.containers());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_timeout_fails_up_for_that_service() {
+    let (_dir, compose, engine) = project(WEB);
+    engine.script_service("db", Script::new().never_passes().no_engine_checks());
+    let err = compose
+        .service_timeout("db", Duration::from_secs(2))
+        .up()
+        .await
+        .expect_err("db is never healthy");
+    let failure = err.up_failure().expect("an up failure");
+    assert_eq!(failure.failed[0].service, "db");
+    assert!(
+        failure.failed[0]
+            .reason
+            .starts_with("was not ready within the wait timeout of 2.0 s"),
+        "{}",
+        failure.failed[0].reason
+    );
+    assert!(engine.containers().is_empty());
+}
