@@ -119,30 +119,37 @@ impl TestProject {
     }
 }
 
-/// Every test stack on the engine, by project name.
+/// Every test stack on the engine, by project name: found by its
+/// containers, or by its networks when it was killed before it had any.
 ///
 /// # Errors
-/// When the engine cannot list containers.
+/// When the engine cannot list containers or networks.
 pub async fn test_projects(engine: &dyn Engine) -> Result<Vec<TestProject>, OrchestratorError> {
-    let containers = engine
-        .list_containers(&[LabelFilter::exists(labels::HARNESS)])
-        .await
-        .map_err(|e| OrchestratorError::engine("cannot list test stacks", e))?;
+    let filter = [LabelFilter::exists(labels::HARNESS)];
+    let listing = |e| OrchestratorError::engine("cannot list test stacks", e);
+    let (containers, networks) = tokio::join!(
+        engine.list_containers(&filter),
+        engine.list_networks(&filter)
+    );
+    let containers = containers.map_err(listing)?;
+    let networks = networks.map_err(listing)?;
     let mut found: BTreeMap<String, TestProject> = BTreeMap::new();
-    for container in &containers {
-        let Some(project) = container.label(compose::PROJECT) else {
+    let objects = containers
+        .iter()
+        .map(|c| (&c.labels, 1))
+        .chain(networks.iter().map(|n| (&n.labels, 0)));
+    for (object_labels, containers) in objects {
+        let Some(project) = object_labels.get(compose::PROJECT) else {
             continue;
         };
-        let entry = found
-            .entry(project.to_owned())
-            .or_insert_with(|| TestProject {
-                project: project.to_owned(),
-                containers: 0,
-                pid: container.label(labels::PID).and_then(|p| p.parse().ok()),
-                owner_alive: owner_alive(&container.labels),
-                kept: container.label(labels::KEEP) == Some("1"),
-            });
-        entry.containers += 1;
+        let entry = found.entry(project.clone()).or_insert_with(|| TestProject {
+            project: project.clone(),
+            containers: 0,
+            pid: object_labels.get(labels::PID).and_then(|p| p.parse().ok()),
+            owner_alive: owner_alive(object_labels),
+            kept: object_labels.get(labels::KEEP).map(String::as_str) == Some("1"),
+        });
+        entry.containers += containers;
     }
     Ok(found.into_values().collect())
 }
@@ -240,5 +247,40 @@ mod tests {
         assert!(!project(Some(false), true).abandoned());
         assert!(!project(Some(true), false).abandoned());
         assert!(!project(None, false).abandoned());
+    }
+
+    #[tokio::test]
+    async fn a_stack_of_a_gone_process_is_pruned_even_with_only_a_network_left() {
+        use crate::engine::NetworkSpec;
+        use crate::engine::fake::FakeEngine;
+        use crate::orchestrator::events::Silent;
+
+        let engine = FakeEngine::new();
+        let network = |project: &str, pid: &str| {
+            let mut labels = owner_labels(false);
+            labels.insert(labels::PID.to_owned(), pid.to_owned());
+            labels.insert(compose::PROJECT.to_owned(), project.to_owned());
+            NetworkSpec {
+                name: format!("{project}_default"),
+                labels,
+                ..NetworkSpec::default()
+            }
+        };
+        let own = std::process::id().to_string();
+        engine
+            .create_network(&network("gone", "4194305"))
+            .await
+            .expect("create");
+        engine
+            .create_network(&network("alive", &own))
+            .await
+            .expect("create");
+        let found = test_projects(&engine).await.expect("list");
+        assert_eq!(found.len(), 2, "{found:?}");
+        let pruned = prune(&engine, &Silent).await.expect("prune");
+        if cfg!(target_os = "linux") {
+            assert_eq!(pruned, ["gone"]);
+            assert_eq!(engine.network_names(), ["alive_default"]);
+        }
     }
 }
