@@ -99,7 +99,10 @@ async fn two_tests_bringing_up_one_file_do_not_collide() {
     let Some(scope) = scope("harness_parallel").await else {
         return;
     };
-    let project = Project::new(scope, &format!("  web:\n    @\n{}", httpd("web")));
+    // A file written for development, with a fixed host port: the harness
+    // publishes on free ports instead, so both stacks come up.
+    let web = httpd("web").replace("ports: ['80']", "ports: ['127.0.0.1:18080:80']");
+    let project = Project::new(scope, &format!("  web:\n    @\n{web}"));
     let (a, b) = tokio::join!(project.compose().up(), project.compose().up());
     let (a, b) = (a.expect("first up"), b.expect("second up"));
     assert_ne!(a.project_name(), b.project_name());

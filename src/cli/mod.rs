@@ -65,8 +65,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Run a command against a fresh, ready stack, then remove the stack
     ///
-    /// The stack gets a project name of its own (`-p` gives its prefix), so
-    /// runs never collide. COMMAND sees `MUSTER_<SERVICE>_<PORT>=127.0.0.1:<port>`
+    /// The stack gets a project name of its own (`-p` gives its prefix) and
+    /// free host ports, so runs never collide. COMMAND sees `MUSTER_<SERVICE>_<PORT>=127.0.0.1:<port>`
     /// for each published port, `MUSTER_PROJECT`, and `MUSTER_ENDPOINTS`
     /// (the path of a JSON file listing them all); muster exits with its
     /// exit code.

@@ -39,7 +39,8 @@
 //!    interpolation from the process environment plus [`Compose::env`]).
 //! 2. **Name** the project uniquely: `<name>-t<pid>-<n><stamp>`, so tests
 //!    that bring the same file up in parallel, in one process or several,
-//!    never share a container. Every container is labelled with its owner
+//!    never share a container; publish every port on a free host port
+//!    (unless [`Compose::fixed_host_ports`]), so they never share a port. Every container is labelled with its owner
 //!    (host, pid, process start time; see [`owner`]).
 //! 3. **Prune** (once per process): stacks whose owning process is gone
 //!    (a test run that was killed) are removed first.
@@ -96,6 +97,7 @@ pub struct Compose {
     stop_timeout: Duration,
     keep: bool,
     prune: bool,
+    fixed_host_ports: bool,
     engine: Option<Arc<dyn Engine>>,
     reporter: Arc<dyn Reporter>,
 }
@@ -157,6 +159,7 @@ impl Compose {
             stop_timeout: Duration::ZERO,
             keep: false,
             prune: true,
+            fixed_host_ports: false,
             engine: None,
             reporter: Arc::new(Silent),
         }
@@ -266,6 +269,16 @@ impl Compose {
         self
     }
 
+    /// Keeps the host ports the file gives (`"5432:5432"`). By default every
+    /// published port goes to a free host port, whatever the file says, so
+    /// that a file written for development can be brought up by tests
+    /// running side by side; [`Stack::endpoint`] says where each went.
+    #[must_use]
+    pub fn fixed_host_ports(mut self, fixed: bool) -> Self {
+        self.fixed_host_ports = fixed;
+        self
+    }
+
     /// Whether to remove stacks left behind by killed test processes
     /// before the first stack of this process comes up (default on).
     #[must_use]
@@ -306,6 +319,11 @@ impl Compose {
         let owner = owner::owner_labels(self.keep);
         for service in loaded.project.services.values_mut() {
             service.labels.extend(owner.clone());
+            if !self.fixed_host_ports {
+                for port in &mut service.ports {
+                    port.published = None;
+                }
+            }
         }
         // The networks too, so a stack killed before its containers were
         // created can be told apart by `docker network ls`.

@@ -338,3 +338,35 @@ async fn a_service_timeout_fails_up_for_that_service() {
     );
     assert!(engine.containers().is_empty());
 }
+
+#[test]
+fn host_ports_are_free_ones_unless_fixed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  db: {image: img, ports: ['127.0.0.1:5432:5432', '6000-6001:7000-7001']}\n",
+    )
+    .expect("write");
+    let published = |compose: Compose| -> Vec<(Option<String>, Option<String>)> {
+        let loaded = compose.load().expect("load");
+        loaded.project.services["db"]
+            .ports
+            .iter()
+            .map(|p| (p.host_ip.clone(), p.published.clone()))
+            .collect()
+    };
+    let local = Some("127.0.0.1".to_owned());
+    assert_eq!(
+        published(Compose::file(&file)),
+        [(local.clone(), None), (None, None), (None, None)]
+    );
+    assert_eq!(
+        published(Compose::file(&file).fixed_host_ports(true)),
+        [
+            (local, Some("5432".to_owned())),
+            (None, Some("6000".to_owned())),
+            (None, Some("6001".to_owned()))
+        ]
+    );
+}
