@@ -8,9 +8,12 @@
 //!   as compose reads them, with errors that point at the line;
 //! - [`graph`] orders services by their dependencies and selects them by
 //!   name and profile;
+//! - [`build`] builds services' images (contexts, `.dockerignore`, input
+//!   hashes);
 //! - [`engine`] is the seam in front of the container engine (bollard);
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
+pub mod build;
 pub mod cli;
 pub mod engine;
 pub mod graph;
