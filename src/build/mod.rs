@@ -208,6 +208,8 @@ struct Job {
     /// The Dockerfile, with `additional_contexts` images put in (the
     /// image's labels are added when it is sent).
     dockerfile_text: String,
+    /// The Dockerfile's path in the context, when it is a file there.
+    dockerfile_rel: Option<String>,
     rules: IgnoreRules,
     parsed: Dockerfile,
     target: Option<String>,
@@ -438,12 +440,18 @@ fn prepare(
             service: name.to_owned(),
             message,
         })?;
+    let dockerfile_rel = dockerfile_path
+        .strip_prefix(&context)
+        .ok()
+        .filter(|_| from_file)
+        .map(|p| p.to_string_lossy().replace('\\', "/"));
     Ok(Some(Job {
         services: vec![name.to_owned()],
         tags: vec![spec::image_name(&loaded.name, name, service)],
         images: vec![spec::image_name(&loaded.name, name, service)],
         context,
         dockerfile_text: text,
+        dockerfile_rel,
         rules,
         parsed,
         target: build.target.clone(),
@@ -739,7 +747,7 @@ fn parse_parts(label: &str) -> BTreeMap<String, String> {
 
 /// Why the image must be rebuilt: what differs between its recorded
 /// inputs and the current ones.
-fn explain(old_parts: &str, new: &Inputs, scan: &Scan, cache: &Path) -> String {
+fn explain(old_parts: &str, new: &Inputs, scan: &Scan, cache: &Path, job: &Job) -> String {
     let old = parse_parts(old_parts);
     if old.is_empty() {
         return "the image has no record of its inputs (it was not built by muster)".to_owned();
@@ -749,8 +757,14 @@ fn explain(old_parts: &str, new: &Inputs, scan: &Scan, cache: &Path) -> String {
         |key: &str| old.get(key).map(String::as_str) != new.parts.get(key).map(String::as_str);
     if differs("context") {
         let digest = old.get("context").map_or("", String::as_str);
-        match context::changed_files(cache, digest, scan) {
-            Some(files) if !files.is_empty() => {
+        let changed = context::changed_files(cache, digest, scan).map(|mut files| {
+            // The Dockerfile has its own reason.
+            files.retain(|f| Some(f) != job.dockerfile_rel.as_ref());
+            files
+        });
+        match changed {
+            Some(files) if files.is_empty() => {}
+            Some(files) => {
                 let n = files.len();
                 let mut text = format!(
                     "{n} {} changed since the image was built (",
@@ -893,6 +907,7 @@ async fn run_group(
             &inputs,
             &scan,
             cache,
+            job,
         ),
     };
 

@@ -783,6 +783,39 @@ fn conflict(op: &'static str, kind: &str, object: &str, message: String) -> Engi
     }
 }
 
+/// The labels of a Dockerfile's `LABEL "key"="value" ...` lines (the
+/// double-quoted form muster writes).
+fn dockerfile_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("LABEL ") else {
+            continue;
+        };
+        let mut words = Vec::new();
+        let mut current = String::new();
+        let mut chars = rest.chars();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if quoted => current.extend(chars.next()),
+                '"' if quoted => {
+                    words.push(std::mem::take(&mut current));
+                    quoted = false;
+                }
+                '"' => quoted = true,
+                _ if quoted => current.push(c),
+                _ => {}
+            }
+        }
+        for pair in words.chunks(2) {
+            if let [k, v] = pair {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    labels
+}
+
 fn matches_labels(labels: &BTreeMap<String, String>, filters: &[LabelFilter]) -> bool {
     filters.iter().all(|f| match &f.value {
         Some(v) => labels.get(&f.key) == Some(v),
@@ -1775,12 +1808,19 @@ impl Engine for FakeEngine {
                 }
             }
             let mut files = Vec::new();
+            let mut labels = spec.labels.clone();
             let mut archive = tar::Archive::new(bytes.as_slice());
             if let Ok(entries) = archive.entries() {
-                for entry in entries.flatten() {
-                    if let Ok(path) = entry.path() {
-                        files.push(path.to_string_lossy().into_owned());
+                for mut entry in entries.flatten() {
+                    let Ok(path) = entry.path().map(|p| p.to_string_lossy().into_owned()) else {
+                        continue;
+                    };
+                    if path == spec.dockerfile {
+                        let mut text = String::new();
+                        let _ = std::io::Read::read_to_string(&mut entry, &mut text);
+                        labels.extend(dockerfile_labels(&text));
                     }
+                    files.push(path);
                 }
             }
             let delay = engine.lock().build_delays.get(&tag).copied();
@@ -1791,9 +1831,7 @@ impl Engine for FakeEngine {
             let n = state.builds.len() + 1;
             let id = format!("sha256:build{n}");
             state.images.insert(tag.clone());
-            state
-                .image_meta
-                .insert(tag.clone(), (id.clone(), spec.labels.clone()));
+            state.image_meta.insert(tag.clone(), (id.clone(), labels));
             let target = spec.target.clone().unwrap_or_default();
             state.builds.push(FakeBuild { spec, files });
             vec![
