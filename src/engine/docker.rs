@@ -945,9 +945,9 @@ impl Engine for DockerEngine {
                         pending.push_str(&text);
                         while let Some(end) = pending.find('\n') {
                             let line: String = pending.drain(..=end).collect();
-                            out.push(Ok(BuildOutput::Line(
-                                line.trim_end_matches(['\n', '\r']).to_owned(),
-                            )));
+                            out.push(Ok(BuildOutput::Line(strip_ansi(
+                                line.trim_end_matches(['\n', '\r']),
+                            ))));
                         }
                     }
                     if let Some(id) = info.aux.and_then(|aux| aux.id) {
@@ -1019,6 +1019,28 @@ fn build_answers(
     })
 }
 
+/// `text` without terminal colour sequences (the classic builder paints a
+/// step's standard error red).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.clone().next() == Some('[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `repo:tag` split at the tag's colon (a registry's port is not a tag);
 /// `latest` when there is none.
 fn split_tag(reference: &str) -> (&str, &str) {
@@ -1061,6 +1083,13 @@ mod tests {
         assert_eq!(r.uri().path(), "/v1.41/version");
         let r = versioned(request("http://localhost:2375/volumes"), "/v1.41");
         assert_eq!(r.uri().path(), "/v1.41/volumes");
+    }
+
+    #[test]
+    fn build_output_loses_its_colours_and_tags_split_at_the_tag() {
+        assert_eq!(strip_ansi("\u{1b}[91msecond line\u{1b}[0m"), "second line");
+        assert_eq!(split_tag("a/b:1"), ("a/b", "1"));
+        assert_eq!(split_tag("host:5000/b"), ("host:5000/b", "latest"));
     }
 
     #[test]
