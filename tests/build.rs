@@ -346,15 +346,14 @@ async fn failing_build(scope: &TestScope, project: &Project, options: BuildOptio
     let (result, events) = project.build(&scope.engine, &["api"], options).await;
     // The steps that succeeded stay as build cache (as with `docker
     // build`); the test removes them.
-    for event in &events {
-        if let Event::BuildOutput { line, .. } = event
-            && let Some(id) = line.trim().strip_prefix("---> ")
-            && id.len() == 12
-            && id.chars().all(|c| c.is_ascii_hexdigit())
-        {
-            project.images.track(id);
-        }
-    }
+    let output: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BuildOutput { line, .. } => Some(format!("{line}\n")),
+            _ => None,
+        })
+        .collect();
+    project.images.track_layers(&output);
     let err = result.expect_err("the build must fail");
     assert!(
         scope.engine.inspect_image(&image).await.unwrap().is_none(),

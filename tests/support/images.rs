@@ -19,6 +19,7 @@ use muster::engine::{ContainerSpec, DockerEngine, Engine, LogOptions, RemoveCont
 #[derive(Debug, Default)]
 pub struct Images {
     names: Mutex<Vec<String>>,
+    layers: Mutex<Vec<String>>,
 }
 
 impl Images {
@@ -37,9 +38,39 @@ impl Images {
     }
 }
 
+impl Images {
+    /// Removes, at the end, the step images a build created (not those it
+    /// took from the cache, nor base images), as its output shows them
+    /// (`Step 2/5 : ...`, ` ---> Using cache`, ` ---> 1a2b3c4d5e6f`): the
+    /// classic builder keeps them as cache, also those of stages a target
+    /// did not need, and after a failed step.
+    pub fn track_layers(&self, output: &str) {
+        let mut cached = false;
+        let mut from = false;
+        for line in output.lines() {
+            let line = line.rsplit(" | ").next().unwrap_or(line).trim();
+            if let Some(step) = line.strip_prefix("Step ") {
+                from = step.contains(" : FROM ");
+                cached = false;
+            } else if line == "---> Using cache" {
+                cached = true;
+            } else if let Some(id) = line.strip_prefix("---> ")
+                && id.len() == 12
+                && id.chars().all(|c| c.is_ascii_hexdigit())
+                && !cached
+                && !from
+                && let Ok(mut layers) = self.layers.lock()
+            {
+                layers.push(id.to_owned());
+            }
+        }
+    }
+}
+
 impl Drop for Images {
     fn drop(&mut self) {
         let names = self.names.lock().map(|n| n.clone()).unwrap_or_default();
+        let layers = self.layers.lock().map(|n| n.clone()).unwrap_or_default();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -58,6 +89,11 @@ impl Drop for Images {
                     {
                         eprintln!("cleanup of image {name}: {e}");
                     }
+                }
+                // Without force: a layer another image still builds on
+                // stays.
+                for id in layers.into_iter().rev() {
+                    let _ = engine.remove_image(&id, false).await;
                 }
             });
         })
