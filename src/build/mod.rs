@@ -250,6 +250,32 @@ impl Job {
     }
 }
 
+/// The `build` fields muster does not apply (the classic builder has no
+/// way to), as `build.ssh`, for the warning `up` gives.
+#[must_use]
+pub fn ignored_build_fields(build: &crate::model::types::Build) -> Vec<String> {
+    let present = [
+        ("ssh", !build.ssh.is_empty()),
+        ("secrets", !build.secrets.is_empty()),
+        ("platforms", !build.platforms.is_empty()),
+        ("tags", !build.tags.is_empty()),
+        ("cache_to", !build.cache_to.is_empty()),
+        ("no_cache_filter", !build.no_cache_filter.is_empty()),
+        ("privileged", build.privileged),
+        ("isolation", build.isolation.is_some()),
+        ("ulimits", !build.ulimits.is_empty()),
+        ("entitlements", !build.entitlements.is_empty()),
+        ("pull", build.pull),
+        ("provenance", build.provenance.is_some()),
+        ("sbom", build.sbom.is_some()),
+    ];
+    present
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| format!("build.{name}"))
+        .collect()
+}
+
 /// Splits `K=V` (or `K`, from the environment) and checks the name.
 fn parse_arg(service: Option<&str>, text: &str) -> Result<Option<(String, String)>, BuildError> {
     let (name, value) = match text.split_once('=') {

@@ -419,3 +419,16 @@ fn test_job(text: &str, target: Option<&str>) -> Job {
         service_deps: Vec::new(),
     }
 }
+
+#[test]
+fn build_fields_the_classic_builder_cannot_apply_are_named() {
+    let project = Project::new(
+        "services:\n  api:\n    build: {context: ., ssh: [default], platforms: [linux/amd64], target: dev}\n",
+    );
+    let loaded = project.load();
+    let build = loaded.project.services["api"].build.as_ref().unwrap();
+    assert_eq!(
+        ignored_build_fields(build),
+        ["build.ssh", "build.platforms"]
+    );
+}
