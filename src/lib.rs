@@ -9,11 +9,14 @@
 //! - [`graph`] orders services by their dependencies and selects them by
 //!   name and profile;
 //! - [`engine`] is the seam in front of the container engine (bollard);
+//! - [`harness`] brings a compose stack up for an integration test, ready
+//!   and under a unique name, and tears it down when the handle drops;
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
 pub mod cli;
 pub mod engine;
 pub mod graph;
+pub mod harness;
 pub mod model;
 pub mod orchestrator;
 pub mod ui;
