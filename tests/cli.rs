@@ -9,7 +9,7 @@ use std::process::Stdio;
 use common::Test;
 
 /// The subcommands `muster --help` offers: only those that work.
-const COMMANDS: [&str; 5] = ["config", "up", "down", "ps", "help"];
+const COMMANDS: [&str; 6] = ["config", "up", "down", "ps", "test", "help"];
 
 /// The command names listed under `Commands:` in a help text.
 fn commands(help: &str) -> Vec<String> {

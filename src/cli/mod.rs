@@ -7,6 +7,7 @@
 mod config;
 mod down;
 mod ps;
+mod test;
 mod up;
 
 use std::io::Write;
@@ -58,6 +59,8 @@ enum Command {
     Down(down::DownArgs),
     /// List the project's containers
     Ps(ps::PsArgs),
+    /// Run a command against a fresh, ready stack, then remove the stack
+    Test(test::TestArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -96,6 +99,7 @@ pub fn run() -> ExitCode {
         Command::Up(args) => up::run(&cli.global, &args),
         Command::Down(args) => down::run(&cli.global, &args),
         Command::Ps(args) => ps::run(&cli.global, &args),
+        Command::Test(args) => test::run(&cli.global, &args),
     };
     status.into()
 }

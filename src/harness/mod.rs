@@ -713,6 +713,50 @@ impl Stack {
         out
     }
 
+    /// The variables `muster test` gives its command: one
+    /// `MUSTER_<SERVICE>_<PORT>=127.0.0.1:49157` per endpoint (see
+    /// [`Endpoint::variable`]) and `MUSTER_PROJECT`, the project name.
+    /// Handy for starting the program under test as a subprocess.
+    #[must_use]
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self
+            .endpoints()
+            .iter()
+            .map(|e| (e.variable(), e.address.to_string()))
+            .collect();
+        vars.push(("MUSTER_PROJECT".to_owned(), self.loaded.name.clone()));
+        vars
+    }
+
+    /// Every endpoint as JSON, the file `muster test` names in
+    /// `MUSTER_ENDPOINTS`:
+    ///
+    /// ```json
+    /// {"project": "shop-t4242-0k3f",
+    ///  "endpoints": [{"service": "db", "port": 5432, "protocol": "tcp",
+    ///                 "address": "127.0.0.1:49157", "host": "127.0.0.1",
+    ///                 "host_port": 49157, "variable": "MUSTER_DB_5432"}]}
+    /// ```
+    #[must_use]
+    pub fn endpoints_json(&self) -> serde_json::Value {
+        let endpoints: Vec<serde_json::Value> = self
+            .endpoints()
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "service": e.service,
+                    "port": e.port,
+                    "protocol": protocol_name(e.protocol),
+                    "address": e.address.to_string(),
+                    "host": e.address.ip().to_string(),
+                    "host_port": e.address.port(),
+                    "variable": e.variable(),
+                })
+            })
+            .collect();
+        serde_json::json!({"project": self.loaded.name, "endpoints": endpoints})
+    }
+
     /// The id of `service`'s (first) container.
     ///
     /// # Errors
