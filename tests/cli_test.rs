@@ -182,3 +182,41 @@ async fn ctrl_c_removes_the_stack() {
     let file = std::env::temp_dir().join(format!("muster-endpoints-{name}.json"));
     assert!(!file.exists(), "{}", file.display());
 }
+
+#[tokio::test]
+async fn the_stack_of_a_killed_test_process_is_pruned() {
+    let Some(scope) = scope("cli_test_killed").await else {
+        return;
+    };
+    let test = project(&scope);
+    let mut child = test
+        .command()
+        .args(["test", "--progress", "quiet", "--"])
+        .args(["sh", "-c", "echo $MUSTER_PROJECT; echo $$; exec sleep 600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run muster test");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut name, mut command_pid) = (String::new(), String::new());
+    stdout.read_line(&mut name).expect("the project name");
+    stdout
+        .read_line(&mut command_pid)
+        .expect("the command's pid");
+    let name = name.trim().to_owned();
+    // SIGKILL: muster gets no chance to clean up. Its command is ended too.
+    child.kill().expect("kill muster");
+    child.wait().expect("wait");
+    std::process::Command::new("kill")
+        .args(["-KILL", command_pid.trim()])
+        .status()
+        .expect("run kill");
+    assert_eq!(left(&scope, &name).await.1, 2, "the stack outlived muster");
+
+    let pruned =
+        muster::harness::owner::prune(&scope.engine, &muster::orchestrator::events::Silent)
+            .await
+            .expect("prune");
+    assert!(pruned.contains(&name), "{pruned:?}");
+    assert_eq!(left(&scope, &name).await, (0, 0));
+}
