@@ -213,3 +213,55 @@ async fn exec_stop_and_start_act_on_the_service() {
     drop(stack);
     assert!(engine.containers().is_empty());
 }
+
+#[test]
+fn files_env_profiles_and_services_are_read_as_compose_reads_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, yaml: &str| {
+        std::fs::write(dir.path().join(name), yaml).expect("write");
+    };
+    write(
+        "compose.yaml",
+        "services:
+  db: {image: 'img:${TAG:-1}'}
+  debug: {image: img, profiles: [debug]}
+",
+    );
+    write("ci.yaml", "services:\n  db: {environment: {CI: 'yes'}}\n");
+    let compose = Compose::file(dir.path().join("compose.yaml"))
+        .with_file(dir.path().join("ci.yaml"))
+        .env("TAG", "2")
+        .profile("debug")
+        .project_name("fixed");
+    let loaded = compose.load().expect("load");
+    assert_eq!(loaded.name, "fixed");
+    let db = &loaded.project.services["db"];
+    assert_eq!(db.image.as_deref(), Some("img:2"));
+    assert_eq!(
+        db.environment.get("CI").and_then(|v| v.as_deref()),
+        Some("yes")
+    );
+    assert_eq!(loaded.profiles, ["debug"]);
+    assert_eq!(
+        db.labels.get(labels::HARNESS).map(String::as_str),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn only_the_selected_services_and_their_dependencies_come_up() {
+    let (_dir, compose, engine) = project(WEB);
+    let stack = compose.service("migrate-db").up().await.expect("up");
+    assert_eq!(stack.services(), ["db", "migrate-db"]);
+    let mut names: Vec<String> = engine
+        .containers()
+        .iter()
+        .map(|c| {
+            c.label("com.docker.compose.service")
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db", "migrate-db"]);
+}
