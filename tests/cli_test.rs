@@ -136,24 +136,30 @@ async fn only_the_named_services_come_up_and_keep_leaves_them() {
     assert_eq!(left(&scope, &name).await, (0, 0));
 }
 
-#[tokio::test]
-async fn ctrl_c_removes_the_stack() {
-    let Some(scope) = scope("cli_test_ctrl_c").await else {
-        return;
-    };
-    let test = project(&scope);
+/// Starts `muster test -- sh -c '...; exec sleep 600'` and reads, from
+/// the command, the project name and the command's pid.
+fn start(test: &Test) -> (std::process::Child, String, String) {
     let mut child = test
         .command()
         .args(["test", "--progress", "quiet", "--"])
-        .args(["sh", "-c", "echo $MUSTER_PROJECT; exec sleep 600"])
+        .args(["sh", "-c", "echo $MUSTER_PROJECT; echo $$; exec sleep 600"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run muster test");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut name = String::new();
+    let (mut name, mut pid) = (String::new(), String::new());
     stdout.read_line(&mut name).expect("the project name");
-    let name = name.trim().to_owned();
+    stdout.read_line(&mut pid).expect("the command's pid");
+    (child, name.trim().to_owned(), pid.trim().to_owned())
+}
+
+#[tokio::test]
+async fn ctrl_c_removes_the_stack() {
+    let Some(scope) = scope("cli_test_ctrl_c").await else {
+        return;
+    };
+    let (mut child, name, _) = start(&project(&scope));
     assert_eq!(left(&scope, &name).await.1, 2, "the stack is up");
 
     // The interrupt goes to muster only (not to a terminal's whole
@@ -188,27 +194,12 @@ async fn the_stack_of_a_killed_test_process_is_pruned() {
     let Some(scope) = scope("cli_test_killed").await else {
         return;
     };
-    let test = project(&scope);
-    let mut child = test
-        .command()
-        .args(["test", "--progress", "quiet", "--"])
-        .args(["sh", "-c", "echo $MUSTER_PROJECT; echo $$; exec sleep 600"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run muster test");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let (mut name, mut command_pid) = (String::new(), String::new());
-    stdout.read_line(&mut name).expect("the project name");
-    stdout
-        .read_line(&mut command_pid)
-        .expect("the command's pid");
-    let name = name.trim().to_owned();
+    let (mut child, name, command_pid) = start(&project(&scope));
     // SIGKILL: muster gets no chance to clean up. Its command is ended too.
     child.kill().expect("kill muster");
     child.wait().expect("wait");
     std::process::Command::new("kill")
-        .args(["-KILL", command_pid.trim()])
+        .args(["-KILL", &command_pid])
         .status()
         .expect("run kill");
     assert_eq!(left(&scope, &name).await.1, 2, "the stack outlived muster");

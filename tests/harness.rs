@@ -9,8 +9,7 @@
 #[path = "support/engine.rs"]
 mod engine_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -75,19 +74,7 @@ async fn left_on_engine(engine: &DockerEngine, project: &str) -> (usize, usize) 
 }
 
 fn http_get(address: SocketAddr) -> String {
-    let mut stream =
-        TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    stream
-        .write_all(b"GET / HTTP/1.0\r\n\r\n")
-        .expect("send the request");
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("read from {address}: {e}"));
-    answer
+    engine_support::http_get(address, "/")
 }
 
 #[tokio::test]

@@ -12,13 +12,11 @@
 //! `get_host_port_ipv4(8080)` that already includes the host.
 
 // muster's own test set-up: it skips these tests when no Docker engine is
-// reachable and builds the busybox image the compose file uses (there is no
-// registry here). Your project already has its images.
+// reachable, builds the busybox image the compose file uses (there is no
+// registry here; your project already has its images), and has a tiny HTTP
+// client (`http_get`), so the example needs no HTTP crate.
 #[path = "../../tests/support/engine.rs"]
 mod engine_support;
-
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 
 use muster::harness::{Compose, Stack};
 
@@ -34,21 +32,12 @@ async fn shop() -> Option<Stack> {
     )
 }
 
-/// A tiny HTTP client, so the example needs no HTTP crate.
-fn get(address: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    answer
-}
-
 #[tokio::test]
 async fn the_api_serves_what_the_migration_wrote() {
     let Some(stack) = shop().await else { return };
     // Where the engine published the api's port 8080: 127.0.0.1:<free port>.
     let api = stack.endpoint("api", 8080).expect("api publishes 8080");
-    assert!(get(api, "/schema.txt").contains("schema v1"));
+    assert!(engine_support::http_get(api, "/schema.txt").contains("schema v1"));
     // The one-shot migration ran to completion before api started.
     assert!(
         stack
@@ -76,7 +65,7 @@ async fn the_database_can_be_inspected_and_restarted() {
     stack.restart("db").await.expect("db comes back");
     let db = stack.endpoint("db", 5432).expect("db publishes 5432");
     assert!(
-        get(db, "/schema.txt").contains("schema v1"),
+        engine_support::http_get(db, "/schema.txt").contains("schema v1"),
         "data survived"
     );
 }
