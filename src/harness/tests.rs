@@ -265,3 +265,13 @@ async fn only_the_selected_services_and_their_dependencies_come_up() {
     names.sort();
     assert_eq!(names, ["db", "migrate-db"]);
 }
+
+#[test]
+fn handles_move_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn sendable<T: Send>(_: &T) {}
+    shareable::<super::Stack>();
+    shareable::<Compose>();
+    let up = Compose::file("compose.yaml").up();
+    sendable(&up);
+}
