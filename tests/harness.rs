@@ -167,11 +167,21 @@ async fn a_one_shot_migration_is_waited_for() {
     command: [sh, -c, 'exec sleep 600']
     volumes: ['data:/data']
     depends_on: {migrate: {condition: service_completed_successfully}}
+  seed:
+    @
+    command: [sh, -c, 'sleep 1; echo rows > /data/seeded']
+    volumes: ['data:/data']
 volumes:
   data: {}
 ",
     );
-    let stack = project.compose().up().await.expect("up");
+    // `seed` has no dependents: `completes` makes the harness wait for it.
+    let stack = project.compose().completes("seed").up().await.expect("up");
+    let seeded = stack
+        .exec("app", ["cat", "/data/seeded"])
+        .await
+        .expect("exec");
+    assert_eq!(seeded.output, "rows\n", "seed finished before up returned");
     let out = stack
         .exec("app", ["cat", "/data/schema"])
         .await

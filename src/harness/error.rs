@@ -71,8 +71,10 @@ pub enum HarnessError {
         source: EngineError,
     },
 
-    /// A service started again by the handle did not become ready.
-    #[error("service {service:?} did not become ready again: {report}")]
+    /// A service started again by the handle did not become ready, or a
+    /// job named with [`Compose::completes`](crate::harness::Compose::completes)
+    /// did not exit 0.
+    #[error("service {service:?} is not ready: {report}")]
     NotReady {
         /// The service.
         service: String,

@@ -89,6 +89,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Compose {
     options: ProjectOptions,
     services: Vec<String>,
+    completes: Vec<String>,
     project_name: Option<String>,
     timeout: Duration,
     service_timeouts: BTreeMap<String, Duration>,
@@ -149,6 +150,7 @@ impl Compose {
         Self {
             options,
             services: Vec::new(),
+            completes: Vec::new(),
             project_name: None,
             timeout: DEFAULT_TIMEOUT,
             service_timeouts: BTreeMap::new(),
@@ -207,6 +209,17 @@ impl Compose {
         S: Into<String>,
     {
         self.services.extend(services.into_iter().map(Into::into));
+        self
+    }
+
+    /// Also waits until this one-shot job (a migration, a seed) has exited
+    /// 0, though no other service depends on it; exiting otherwise fails
+    /// [`up`](Compose::up) with its exit code and log tail. (A job others
+    /// depend on with `service_completed_successfully` is waited for
+    /// anyway.)
+    #[must_use]
+    pub fn completes(mut self, service: impl Into<String>) -> Self {
+        self.completes.push(service.into());
         self
     }
 
@@ -364,8 +377,19 @@ impl Compose {
                     timeout: self.timeout,
                     guard,
                 };
-                stack.refresh().await?;
-                Ok(stack)
+                let ready = match stack.wait_completed(&self.completes).await {
+                    Ok(()) => stack.refresh().await,
+                    Err(e) => Err(e),
+                };
+                match ready {
+                    Ok(()) => Ok(stack),
+                    Err(e) => {
+                        if !self.keep {
+                            let _ = stack.down().await;
+                        }
+                        Err(e)
+                    }
+                }
             }
             Err(e) => {
                 if guard.armed {
@@ -854,14 +878,7 @@ impl Stack {
     pub async fn start(&self, service: &str) -> Result<(), HarnessError> {
         self.check_service(service)?;
         let containers = self.service_containers(service).await?;
-        let watch = StateWatch::start(
-            Arc::clone(&self.engine),
-            &EventFilter {
-                labels: vec![spec::project_filter(&self.loaded.name)],
-                objects: vec![EventObject::Container],
-                since: Some(SystemTime::now()),
-            },
-        );
+        let watch = self.watch();
         for container in &containers {
             self.engine
                 .start_container(&container.id)
@@ -871,21 +888,50 @@ impl Stack {
                     source,
                 })?;
         }
+        self.wait_for(service, &containers, None, &watch).await?;
+        self.refresh().await
+    }
+
+    /// The project's container events from now on, for waits.
+    fn watch(&self) -> StateWatch {
+        StateWatch::start(
+            Arc::clone(&self.engine),
+            &EventFilter {
+                labels: vec![spec::project_filter(&self.loaded.name)],
+                objects: vec![EventObject::Container],
+                since: Some(SystemTime::now()),
+            },
+        )
+    }
+
+    /// Waits until each of `containers` meets `requirement`; by default,
+    /// healthy when it has a healthcheck, else running.
+    async fn wait_for(
+        &self,
+        service: &str,
+        containers: &[ContainerSummary],
+        requirement: Option<Requirement>,
+        watch: &StateWatch,
+    ) -> Result<(), HarnessError> {
         let probes = ProbeSlots::new(containers.len());
-        for container in &containers {
-            let details = self
-                .engine
-                .inspect_container(&container.id)
-                .await
-                .map_err(|source| HarnessError::Engine {
-                    action: format!("inspect service {service:?}"),
-                    source,
-                })?;
-            let requirement = if HealthTiming::of(details.healthcheck.as_ref()).is_some() {
-                Requirement::Healthy
-            } else {
-                Requirement::Started
-            };
+        for container in containers {
+            let requirement =
+                match requirement {
+                    Some(requirement) => requirement,
+                    None => {
+                        let details = self.engine.inspect_container(&container.id).await.map_err(
+                            |source| HarnessError::Engine {
+                                action: format!("inspect service {service:?}"),
+                                source,
+                            },
+                        )?;
+                        if HealthTiming::of(details.healthcheck.as_ref()).is_some() {
+                            Requirement::Healthy
+                        } else {
+                            Requirement::Started
+                        }
+                    }
+                };
             let target = WaitFor {
                 id: container.id.clone(),
                 name: container.name().to_owned(),
@@ -895,14 +941,31 @@ impl Stack {
                 deadline: Some(Deadline::after(self.timeout)),
                 probe_at_once: false,
             };
-            readiness::wait(&*self.engine, &watch, &probes, &target)
+            readiness::wait(&*self.engine, watch, &probes, &target)
                 .await
                 .map_err(|report| HarnessError::NotReady {
                     service: service.to_owned(),
                     report,
                 })?;
         }
-        self.refresh().await
+        Ok(())
+    }
+
+    /// Waits until each of `services` (one-shot jobs) has exited 0.
+    async fn wait_completed(&self, services: &[String]) -> Result<(), HarnessError> {
+        let watch = self.watch();
+        for service in services {
+            self.check_service(service)?;
+            let containers = self.service_containers(service).await?;
+            self.wait_for(
+                service,
+                &containers,
+                Some(Requirement::CompletedSuccessfully),
+                &watch,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// [`stop`](Self::stop), then [`start`](Self::start).

@@ -275,3 +275,45 @@ fn handles_move_across_tasks() {
     let up = Compose::file("compose.yaml").up();
     sendable(&up);
 }
+
+#[tokio::test]
+async fn a_job_named_in_completes_is_waited_for_and_its_failure_reported() {
+    let yaml = "services:\n  seed: {image: img}\n  app: {image: img}\n";
+    let (_dir, compose, engine) = project(yaml);
+    engine.script_service(
+        "seed",
+        Script::new().exits_after(Duration::from_millis(300), 0),
+    );
+    let stack = compose.clone().completes("seed").up().await.expect("up");
+    let seed = engine
+        .containers()
+        .into_iter()
+        .find(|c| c.label("com.docker.compose.service") == Some("seed"))
+        .expect("seed");
+    assert_eq!(
+        seed.state,
+        crate::engine::ContainerState::Exited,
+        "waited for"
+    );
+    drop(stack);
+
+    engine.script_service(
+        "seed",
+        Script::new()
+            .logs(["seeding", "error: no such table"])
+            .exits_after(Duration::from_millis(50), 2),
+    );
+    let err = compose
+        .completes("seed")
+        .up()
+        .await
+        .expect_err("seed fails");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("service \"seed\" is not ready"),
+        "{message}"
+    );
+    assert!(message.contains("exited with code 2"), "{message}");
+    assert!(message.contains("| error: no such table"), "{message}");
+    assert!(engine.containers().is_empty(), "{:?}", engine.containers());
+}
