@@ -12,12 +12,15 @@
 //!   hashes);
 //! - [`engine`] is the seam in front of the container engine (bollard);
 //! - [`logs`] merges and follows the output of a project's containers;
+//! - [`harness`] brings a compose stack up for an integration test, ready
+//!   and under a unique name, and tears it down when the handle drops;
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
 pub mod build;
 pub mod cli;
 pub mod engine;
 pub mod graph;
+pub mod harness;
 pub mod logs;
 pub mod model;
 pub mod orchestrator;

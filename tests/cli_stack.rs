@@ -14,11 +14,9 @@ mod engine_support;
 #[path = "support/stack.rs"]
 mod stack_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use engine_support::{SCOPE_LABEL, TEST_IMAGE, scope};
 use muster::engine::{ContainerState, DockerEngine, Engine, LabelFilter};
@@ -50,19 +48,7 @@ fn host_port(ports: &str) -> u16 {
 
 /// What an HTTP GET of / on 127.0.0.1:`port` answers.
 fn http_get(port: u16) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    stream
-        .write_all(b"GET / HTTP/1.0\r\n\r\n")
-        .expect("send the request");
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("read from 127.0.0.1:{port}: {e}"));
-    answer
+    engine_support::http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "/")
 }
 
 #[tokio::test]

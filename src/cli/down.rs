@@ -33,6 +33,10 @@ pub struct DownArgs {
     /// How to show progress
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
+    /// Remove every stack left behind by tests (`muster test`, the
+    /// library's harness) whose process is gone, or that was kept
+    #[arg(long, conflicts_with = "services")]
+    all_test_projects: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +60,9 @@ pub(super) fn project(global: &GlobalArgs) -> Result<(String, Option<LoadedProje
 
 /// Runs `muster down`.
 pub fn run(global: &GlobalArgs, args: &DownArgs) -> ExitStatus {
+    if args.all_test_projects {
+        return test_projects(args);
+    }
     let (name, loaded) = match project(global) {
         Ok(found) => found,
         Err(status) => return status,
@@ -82,6 +89,51 @@ pub fn run(global: &GlobalArgs, args: &DownArgs) -> ExitStatus {
     reporter.finish();
     match result {
         Ok(_) => ExitStatus::Success,
+        Err(status) => status,
+    }
+}
+
+/// `down --all-test-projects`: removes the test stacks whose process no
+/// longer runs (or cannot be told to run), and those kept on purpose; a
+/// stack whose test still runs is left to it.
+fn test_projects(args: &DownArgs) -> ExitStatus {
+    use crate::harness::owner;
+    let reporter = progress::reporter(args.progress);
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let engine = connect().await?;
+            let stacks = owner::test_projects(&engine)
+                .await
+                .map_err(|e| report_failure(&e))?;
+            let mut failed = None;
+            let mut removed = 0usize;
+            for stack in &stacks {
+                if stack.owner_alive == Some(true) && !stack.kept {
+                    reporter.report(crate::orchestrator::events::Event::Note {
+                        message: format!(
+                            "test stack {} is in use by process {}: left alone",
+                            stack.project,
+                            stack.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+                        ),
+                    });
+                    continue;
+                }
+                match owner::remove(&engine, &stack.project, &*reporter).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => failed = Some(report_failure(&e)),
+                }
+            }
+            if removed == 0 && failed.is_none() {
+                reporter.report(crate::orchestrator::events::Event::Note {
+                    message: "no test stacks to remove".to_owned(),
+                });
+            }
+            failed.map_or(Ok(()), Err)
+        })
+    });
+    reporter.finish();
+    match result {
+        Ok(()) => ExitStatus::Success,
         Err(status) => status,
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod down;
 mod logs;
 mod ps;
+mod test;
 mod up;
 
 use std::io::Write;
@@ -65,6 +66,8 @@ enum Command {
     Ps(ps::PsArgs),
     /// Show the output of the project's containers
     Logs(logs::LogsArgs),
+    /// Run a command against a fresh, ready stack, then remove the stack
+    Test(test::TestArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -105,6 +108,7 @@ pub fn run() -> ExitCode {
         Command::Down(args) => down::run(&cli.global, &args),
         Command::Ps(args) => ps::run(&cli.global, &args),
         Command::Logs(args) => logs::run(&cli.global, &args),
+        Command::Test(args) => test::run(&cli.global, &args),
     };
     status.into()
 }

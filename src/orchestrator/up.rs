@@ -102,6 +102,9 @@ pub struct UpOptions {
     pub wait: bool,
     /// Give up on any readiness wait this long after `up` began.
     pub wait_timeout: Option<Duration>,
+    /// Give up waiting for these services' readiness this long after `up`
+    /// began (the earlier of this and `wait_timeout` holds).
+    pub service_timeouts: BTreeMap<String, Duration>,
     /// Whether images may be pulled.
     pub pull: PullPolicy,
     /// The most engine calls that change things at once; 0 for no limit.
@@ -126,6 +129,7 @@ impl Default for UpOptions {
             remove_orphans: false,
             wait: false,
             wait_timeout: None,
+            service_timeouts: BTreeMap::new(),
             pull: PullPolicy::default(),
             max_parallel: 32,
             lock_timeout: Duration::from_secs(60),
@@ -834,6 +838,8 @@ struct Ctx {
     renew_anon_volumes: bool,
     began: Instant,
     deadline: Option<Deadline>,
+    /// Per-service deadlines (`UpOptions::service_timeouts`).
+    service_deadlines: HashMap<String, Deadline>,
     no_start: bool,
 }
 
@@ -844,6 +850,15 @@ impl Ctx {
 
     fn report(&self, event: Event) {
         self.reporter.report(event);
+    }
+
+    /// When to give up waiting for `service`: the earlier of the overall
+    /// and its own deadline.
+    fn deadline_for(&self, service: &str) -> Option<Deadline> {
+        match (self.deadline, self.service_deadlines.get(service)) {
+            (Some(all), Some(own)) if own.at < all.at => Some(*own),
+            (all, own) => all.or(own.copied()),
+        }
     }
 
     /// Runs one engine call that changes things, within the bound.
@@ -1365,7 +1380,7 @@ impl Task {
                 requirement,
                 healthcheck: self.plan.healthcheck.clone(),
                 known: if p.needs_start { None } else { p.known.clone() },
-                deadline: ctx.deadline,
+                deadline: ctx.deadline_for(&self.plan.service),
                 probe_at_once: !p.needs_start,
             };
             readiness::wait(&*ctx.engine, &ctx.watch, &ctx.probes, &target).await?;
@@ -1534,6 +1549,17 @@ pub async fn up(
             at: began + timeout,
             timeout,
         }),
+        service_deadlines: options
+            .service_timeouts
+            .iter()
+            .map(|(service, timeout)| {
+                let deadline = Deadline {
+                    at: began + *timeout,
+                    timeout: *timeout,
+                };
+                (service.clone(), deadline)
+            })
+            .collect(),
         no_start: options.no_start,
     });
 

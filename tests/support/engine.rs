@@ -13,9 +13,12 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use muster::engine::{DockerEngine, Engine, EngineError, LabelFilter, RemoveContainerOptions};
@@ -296,4 +299,20 @@ fn context_tar(busybox: &[u8]) -> std::io::Result<Vec<u8>> {
         tar.append_data(&mut header, name, data)?;
     }
     tar.into_inner()
+}
+
+/// `GET path` over HTTP/1.0 from `address`: the whole answer, headers
+/// included. Panics when it cannot connect or read.
+pub fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut stream =
+        TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").expect("send the request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("read from {address}: {e}"));
+    answer
 }

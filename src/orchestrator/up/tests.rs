@@ -1085,3 +1085,33 @@ async fn a_recreated_dependency_restarts_only_dependents_that_ask() {
     let summary = run_ok(&engine, &project, &UpOptions::default()).await;
     assert_eq!(summary.service("api").unwrap().restarted, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_timeout_bounds_only_that_service() {
+    let project = Project::new(
+        "svctimeout",
+        &format!(
+            "services:
+  db: {{image: img, {CHECK}}}
+  api: {{image: img, depends_on: {{db: {{condition: service_healthy}}}}}}
+"
+        ),
+    );
+    let engine = engine();
+    engine.script_service("db", Script::new().never_passes());
+    let options = UpOptions {
+        wait_timeout: Some(Duration::from_secs(60)),
+        service_timeouts: [("db".to_owned(), Duration::from_secs(3))].into(),
+        ..UpOptions::default()
+    };
+    let (failure, _) = run_err(&engine, &project, &options).await;
+    assert_eq!(failure.failed[0].service, "db");
+    assert!(
+        failure.failed[0]
+            .reason
+            .starts_with("was not ready within the wait timeout of 3.0 s"),
+        "{}",
+        failure.failed[0].reason
+    );
+    assert_eq!(engine.now(), Duration::from_secs(3));
+}
