@@ -963,6 +963,7 @@ impl Ctx {
             service: service.to_owned(),
             container: name.to_owned(),
         });
+        let _starting = self.probes.starting();
         self.bounded(self.engine.start_container(id))
             .await
             .map_err(|e| e.to_string())?;
