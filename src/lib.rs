@@ -8,12 +8,15 @@
 //!   as compose reads them, with errors that point at the line;
 //! - [`graph`] orders services by their dependencies and selects them by
 //!   name and profile;
+//! - [`build`] builds services' images (contexts, `.dockerignore`, input
+//!   hashes);
 //! - [`engine`] is the seam in front of the container engine (bollard);
+//! - [`logs`] merges and follows the output of a project's containers;
 //! - [`harness`] brings a compose stack up for an integration test, ready
 //!   and under a unique name, and tears it down when the handle drops;
-//! - [`logs`] merges and follows the output of a project's containers;
 //! - [`cli`] and [`ui`] are the command line and its rendering.
 
+pub mod build;
 pub mod cli;
 pub mod engine;
 pub mod graph;

@@ -9,7 +9,9 @@ use std::process::Stdio;
 use common::Test;
 
 /// The subcommands `muster --help` offers: only those that work.
-const COMMANDS: [&str; 7] = ["config", "up", "down", "ps", "logs", "test", "help"];
+const COMMANDS: [&str; 8] = [
+    "config", "up", "build", "down", "ps", "logs", "test", "help",
+];
 
 /// The command names listed under `Commands:` in a help text.
 fn commands(help: &str) -> Vec<String> {

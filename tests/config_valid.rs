@@ -83,8 +83,8 @@ fn format_json_prints_the_same_project() {
 
 #[test]
 fn reset_and_override_tags_across_two_files() {
-    let out = config("overrides")
-        .args(["-f", "compose.yaml", "-f", "compose.dev.yaml"])
+    let out = Test::fixture("valid/overrides")
+        .args(["-f", "compose.yaml", "-f", "compose.dev.yaml", "config"])
         .run()
         .success();
     insta::assert_snapshot!("overrides", out.snapshot());
@@ -96,8 +96,8 @@ fn compose_file_variable_names_the_files() {
         .env("COMPOSE_FILE", "compose.yaml:compose.dev.yaml")
         .run()
         .success();
-    let with_flags = config("overrides")
-        .args(["-f", "compose.yaml", "-f", "compose.dev.yaml"])
+    let with_flags = Test::fixture("valid/overrides")
+        .args(["-f", "compose.yaml", "-f", "compose.dev.yaml", "config"])
         .run()
         .success();
     assert_eq!(out.stdout, with_flags.stdout);

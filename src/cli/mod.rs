@@ -4,6 +4,7 @@
 //! the library; nothing here decides how a stack behaves. Only subcommands
 //! that work are registered, so `--help` never offers something that fails.
 
+mod build;
 mod config;
 mod down;
 mod logs;
@@ -57,6 +58,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Create and start the services, each once its dependencies are ready
     Up(up::UpArgs),
+    /// Build the services' images
+    Build(build::BuildArgs),
     /// Stop and remove the project's containers and networks
     Down(down::DownArgs),
     /// List the project's containers
@@ -107,6 +110,7 @@ pub fn run() -> ExitCode {
     let status = match cli.command {
         Command::Config(args) => config::run(&cli.global, &args),
         Command::Up(args) => up::run(&cli.global, &args),
+        Command::Build(args) => build::run(&cli.global, &args),
         Command::Down(args) => down::run(&cli.global, &args),
         Command::Ps(args) => ps::run(&cli.global, &args),
         Command::Logs(args) => logs::run(&cli.global, &args),

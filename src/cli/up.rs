@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::logs::Ended;
 use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
+use crate::build::BuildPolicy;
 use crate::engine::{ContainerState, Engine};
 use crate::logs::{LogsOptions, logs};
 use crate::model;
@@ -64,6 +65,13 @@ pub struct UpArgs {
     /// missing image is an error either way)
     #[arg(long, value_enum, default_value_t = Pull::Missing)]
     pull: Pull,
+    /// Build every service's image before starting (default: only those
+    /// missing, or whose inputs changed since they were built)
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Do not build images, even missing ones
+    #[arg(long)]
+    no_build: bool,
     /// How to show progress
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
@@ -100,6 +108,13 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
         pull: match args.pull {
             Pull::Missing => PullPolicy::Missing,
             Pull::Never => PullPolicy::Never,
+        },
+        build: if args.build {
+            BuildPolicy::Always
+        } else if args.no_build {
+            BuildPolicy::Never
+        } else {
+            BuildPolicy::Auto
         },
         ..UpOptions::default()
     };

@@ -24,10 +24,10 @@ use super::connect::{Endpoint, EngineConfig, os_message};
 use super::convert::{self, describe_list, label_filters};
 use super::error::{EngineError, seconds};
 use super::types::{
-    ApiVersion, ContainerDetails, ContainerSpec, ContainerSummary, EngineEvent, EngineVersion,
-    EventFilter, ExecOutput, ExecSpec, ImageDetails, LabelFilter, LogChunk, LogOptions, LogStream,
-    NetworkAttachment, NetworkSpec, NetworkSummary, RemoveContainerOptions, VolumeSpec,
-    VolumeSummary,
+    ApiVersion, BuildContext, BuildOutput, BuildSpec, ContainerDetails, ContainerSpec,
+    ContainerSummary, EngineEvent, EngineVersion, EventFilter, ExecOutput, ExecSpec, ImageDetails,
+    LabelFilter, LogChunk, LogOptions, LogStream, NetworkAttachment, NetworkSpec, NetworkSummary,
+    RemoveContainerOptions, VolumeSpec, VolumeSummary,
 };
 use super::{Engine, EngineFuture, EngineStream};
 
@@ -916,6 +916,138 @@ impl Engine for DockerEngine {
                 .map_err(|e| self.error("remove", format!("image {image}"), e))
         })
     }
+    fn build_image(&self, spec: &BuildSpec, context: BuildContext) -> EngineStream<BuildOutput> {
+        let docker = self.docker.clone().with_timeout(STREAM_TIMEOUT);
+        let options = query::BuildImageOptions {
+            dockerfile: spec.dockerfile.clone(),
+            t: Some(spec.tag.clone()),
+            extrahosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.join(",")),
+            nocache: spec.no_cache,
+            cachefrom: (!spec.cache_from.is_empty()).then(|| spec.cache_from.clone()),
+            rm: true,
+            forcerm: true,
+            buildargs: non_empty(&spec.args),
+            shmsize: spec.shm_size.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            labels: non_empty(&spec.labels),
+            networkmode: spec.network.clone(),
+            target: spec.target.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let engine = self.clone();
+        let object = format!("image {}", spec.tag);
+        // The engine sends output in pieces that need not end at a line.
+        let mut pending = String::new();
+        let stream = build_answers(docker, options, context).flat_map(move |item| {
+            let items: Vec<Result<BuildOutput, EngineError>> = match item {
+                Ok(info) => {
+                    let mut out = Vec::new();
+                    if let Some(text) = info.stream.or(info.status) {
+                        pending.push_str(&text);
+                        while let Some(end) = pending.find('\n') {
+                            let line: String = pending.drain(..=end).collect();
+                            out.push(Ok(BuildOutput::Line(strip_ansi(
+                                line.trim_end_matches(['\n', '\r']),
+                            ))));
+                        }
+                    }
+                    if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                        out.push(Ok(BuildOutput::ImageId(id)));
+                    }
+                    out
+                }
+                Err(e) => {
+                    let mut out = Vec::new();
+                    if !pending.is_empty() {
+                        out.push(Ok(BuildOutput::Line(std::mem::take(&mut pending))));
+                    }
+                    out.push(Err(engine.error("build", object.clone(), e)));
+                    out
+                }
+            };
+            futures_util::stream::iter(items)
+        });
+        Box::pin(stream)
+    }
+
+    fn tag_image<'a>(&'a self, image: &'a str, tag: &'a str) -> EngineFuture<'a, ()> {
+        Box::pin(async move {
+            let (repo, version) = split_tag(tag);
+            let options = query::TagImageOptions {
+                repo: Some(repo.to_owned()),
+                tag: Some(version.to_owned()),
+            };
+            self.docker
+                .tag_image(image, Some(options))
+                .await
+                .map_err(|e| self.error("tag", format!("image {image} as {tag}"), e))
+        })
+    }
+}
+
+/// The build request's answers as a `'static` stream: bollard's borrows
+/// the client, so a task owns the request and hands the answers over. The
+/// request goes when the stream is first polled; dropping the stream aborts
+/// the task, and with it the upload and the build.
+fn build_answers(
+    docker: Docker,
+    options: query::BuildImageOptions,
+    context: BuildContext,
+) -> impl futures_util::Stream<Item = Result<api::BuildInfo, BollardError>> + Send + 'static {
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let start = async move {
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let body = bollard::body_try_stream(context);
+            let mut answers = docker.build_image(options, None, Some(body));
+            while let Some(answer) = answers.next().await {
+                if tx.send(answer).await.is_err() {
+                    break;
+                }
+            }
+        }));
+        (rx, task)
+    };
+    futures_util::stream::once(start).flat_map(|(rx, task)| {
+        futures_util::stream::unfold((rx, task), |(mut rx, task)| async move {
+            rx.recv().await.map(|answer| (answer, (rx, task)))
+        })
+    })
+}
+
+/// `text` without terminal colour sequences (the classic builder paints a
+/// step's standard error red).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.clone().next() == Some('[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `repo:tag` split at the tag's colon (a registry's port is not a tag);
+/// `latest` when there is none.
+fn split_tag(reference: &str) -> (&str, &str) {
+    match reference.rfind(':') {
+        Some(i) if !reference[i..].contains('/') => (&reference[..i], &reference[i + 1..]),
+        _ => (reference, "latest"),
+    }
 }
 
 /// A map the engine takes as optional: `None` when empty, so the request
@@ -951,6 +1083,13 @@ mod tests {
         assert_eq!(r.uri().path(), "/v1.41/version");
         let r = versioned(request("http://localhost:2375/volumes"), "/v1.41");
         assert_eq!(r.uri().path(), "/v1.41/volumes");
+    }
+
+    #[test]
+    fn build_output_loses_its_colours_and_tags_split_at_the_tag() {
+        assert_eq!(strip_ansi("\u{1b}[91msecond line\u{1b}[0m"), "second line");
+        assert_eq!(split_tag("a/b:1"), ("a/b", "1"));
+        assert_eq!(split_tag("host:5000/b"), ("host:5000/b", "latest"));
     }
 
     #[test]

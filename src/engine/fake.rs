@@ -45,11 +45,11 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::types::{
-    ContainerDetails, ContainerSpec, ContainerState, ContainerStatus, ContainerSummary,
-    EngineEvent, EngineVersion, EventAction, EventFilter, EventObject, ExecOutput, ExecSpec,
-    Health, HealthProbe, HealthStatus, HealthcheckSpec, ImageDetails, LabelFilter, LogChunk,
-    LogOptions, LogStream, NetworkAttachment, NetworkEndpoint, NetworkSpec, NetworkSummary,
-    PortMapping, RemoveContainerOptions, VolumeSpec, VolumeSummary,
+    BuildContext, BuildOutput, BuildSpec, ContainerDetails, ContainerSpec, ContainerState,
+    ContainerStatus, ContainerSummary, EngineEvent, EngineVersion, EventAction, EventFilter,
+    EventObject, ExecOutput, ExecSpec, Health, HealthProbe, HealthStatus, HealthcheckSpec,
+    ImageDetails, LabelFilter, LogChunk, LogOptions, LogStream, NetworkAttachment, NetworkEndpoint,
+    NetworkSpec, NetworkSummary, PortMapping, RemoveContainerOptions, VolumeSpec, VolumeSummary,
 };
 use super::{ApiVersion, Engine, EngineError, EngineFuture, EngineStream};
 
@@ -265,6 +265,10 @@ pub enum Op {
     InspectImage,
     /// [`Engine::remove_image`].
     RemoveImage,
+    /// [`Engine::build_image`] (the object is the tag).
+    BuildImage,
+    /// [`Engine::tag_image`] (the object is the new tag).
+    TagImage,
     /// The engine: a container is now running.
     Running,
     /// The engine: it ran a container's healthcheck; the detail is
@@ -304,6 +308,16 @@ impl fmt::Display for Call {
     }
 }
 
+/// A build the fake engine ran: what was asked, and the paths in the
+/// context tar it was sent (in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeBuild {
+    /// The build request.
+    pub spec: BuildSpec,
+    /// The paths of the context's entries, as archived.
+    pub files: Vec<String>,
+}
+
 /// An in-memory, scripted container engine. Cheap to clone: clones share
 /// the same state.
 #[derive(Clone)]
@@ -326,6 +340,11 @@ struct State {
     image_builds: HashMap<String, u32>,
     /// The paths each image declares as `VOLUME`.
     image_volumes: HashMap<String, Vec<String>>,
+    /// Labels and ids of images made by builds (others have none, and the
+    /// id `sha256:<name>`).
+    image_meta: HashMap<String, (String, BTreeMap<String, String>)>,
+    builds: Vec<FakeBuild>,
+    build_delays: HashMap<String, Duration>,
     by_image: HashMap<String, Script>,
     by_service: HashMap<String, Script>,
     by_name: HashMap<String, Script>,
@@ -409,6 +428,7 @@ impl FakeEngine {
     pub fn rebuild_image(&self, image: &str) -> &Self {
         let mut state = self.lock();
         state.images.insert(image.to_owned());
+        state.image_meta.remove(image);
         *state.image_builds.entry(image.to_owned()).or_default() += 1;
         self
     }
@@ -422,6 +442,18 @@ impl FakeEngine {
             paths.iter().map(|p| (*p).to_owned()).collect(),
         );
         self
+    }
+
+    /// Builds tagged `tag` take `delay`.
+    pub fn build_delay(&self, tag: &str, delay: Duration) -> &Self {
+        self.lock().build_delays.insert(tag.to_owned(), delay);
+        self
+    }
+
+    /// The builds run so far, in the order they finished.
+    #[must_use]
+    pub fn builds(&self) -> Vec<FakeBuild> {
+        self.lock().builds.clone()
     }
 
     /// Containers of `image` follow `script` (and the image is present).
@@ -639,6 +671,9 @@ impl State {
     /// The id `image` has now: `sha256:<name>`, with `@<n>` after its n-th
     /// rebuild.
     fn image_id(&self, image: &str) -> String {
+        if let Some((id, _)) = self.image_meta.get(image) {
+            return id.clone();
+        }
         match self.image_builds.get(image) {
             None | Some(0) => format!("sha256:{image}"),
             Some(n) => format!("sha256:{image}@{n}"),
@@ -711,6 +746,8 @@ fn verb(op: Op) -> &'static str {
         Op::StopContainer => "stop",
         Op::KillContainer => "kill",
         Op::RemoveContainer | Op::RemoveNetwork | Op::RemoveVolume | Op::RemoveImage => "remove",
+        Op::BuildImage => "build",
+        Op::TagImage => "tag",
         Op::WaitContainer | Op::Exited => "wait for",
         Op::Exec | Op::HealthCheck => "run",
         Op::Logs => "read the logs of",
@@ -724,7 +761,7 @@ fn noun(op: Op) -> &'static str {
     match op {
         Op::CreateNetwork | Op::ListNetworks | Op::RemoveNetwork => "network",
         Op::CreateVolume | Op::ListVolumes | Op::RemoveVolume => "volume",
-        Op::InspectImage | Op::RemoveImage => "image",
+        Op::InspectImage | Op::RemoveImage | Op::BuildImage | Op::TagImage => "image",
         Op::Ping | Op::Version | Op::Events => "engine",
         _ => "container",
     }
@@ -744,6 +781,39 @@ fn conflict(op: &'static str, kind: &str, object: &str, message: String) -> Engi
         object: format!("{kind} {object}"),
         message,
     }
+}
+
+/// The labels of a Dockerfile's `LABEL "key"="value" ...` lines (the
+/// double-quoted form muster writes).
+fn dockerfile_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("LABEL ") else {
+            continue;
+        };
+        let mut words = Vec::new();
+        let mut current = String::new();
+        let mut chars = rest.chars();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if quoted => current.extend(chars.next()),
+                '"' if quoted => {
+                    words.push(std::mem::take(&mut current));
+                    quoted = false;
+                }
+                '"' => quoted = true,
+                _ if quoted => current.push(c),
+                _ => {}
+            }
+        }
+        for pair in words.chunks(2) {
+            if let [k, v] = pair {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    labels
 }
 
 fn matches_labels(labels: &BTreeMap<String, String>, filters: &[LabelFilter]) -> bool {
@@ -1681,10 +1751,17 @@ impl Engine for FakeEngine {
         Box::pin(async move {
             let mut state = self.lock();
             self.shared.call(&mut state, Op::InspectImage, image)?;
+            let id = state.image_id(image);
+            let labels = state
+                .image_meta
+                .get(image)
+                .map(|(_, labels)| labels.clone())
+                .unwrap_or_default();
             Ok(state.images.contains(image).then(|| ImageDetails {
-                id: state.image_id(image),
+                id,
                 repo_tags: vec![image.to_owned()],
                 volumes: state.image_volumes.get(image).cloned().unwrap_or_default(),
+                labels,
                 ..Default::default()
             }))
         })
@@ -1694,10 +1771,97 @@ impl Engine for FakeEngine {
         Box::pin(async move {
             let mut state = self.lock();
             self.shared.call(&mut state, Op::RemoveImage, image)?;
+            state.image_meta.remove(image);
             if state.images.remove(image) {
                 Ok(())
             } else {
                 Err(not_found("remove", "image", image))
+            }
+        })
+    }
+
+    fn build_image(&self, spec: &BuildSpec, context: BuildContext) -> EngineStream<BuildOutput> {
+        let engine = self.clone();
+        let spec = spec.clone();
+        let run = async move {
+            let tag = spec.tag.clone();
+            let failed = {
+                let mut state = engine.lock();
+                engine.shared.call(&mut state, Op::BuildImage, &tag).err()
+            };
+            if let Some(err) = failed {
+                return vec![Err(err)];
+            }
+            let chunks: Vec<Result<Bytes, std::io::Error>> = context.collect().await;
+            let mut bytes = Vec::new();
+            for chunk in chunks {
+                match chunk {
+                    Ok(chunk) => bytes.extend_from_slice(&chunk),
+                    Err(e) => {
+                        return vec![Err(EngineError::Failed {
+                            op: "build",
+                            object: format!("image {tag}"),
+                            status: None,
+                            message: format!("reading the build context: {e}"),
+                        })];
+                    }
+                }
+            }
+            let mut files = Vec::new();
+            let mut labels = spec.labels.clone();
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            if let Ok(entries) = archive.entries() {
+                for mut entry in entries.flatten() {
+                    let Ok(path) = entry.path().map(|p| p.to_string_lossy().into_owned()) else {
+                        continue;
+                    };
+                    if path == spec.dockerfile {
+                        let mut text = String::new();
+                        let _ = std::io::Read::read_to_string(&mut entry, &mut text);
+                        labels.extend(dockerfile_labels(&text));
+                    }
+                    files.push(path);
+                }
+            }
+            let delay = engine.lock().build_delays.get(&tag).copied();
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            let mut state = engine.lock();
+            let n = state.builds.len() + 1;
+            let id = format!("sha256:build{n}");
+            state.images.insert(tag.clone());
+            state.image_meta.insert(tag.clone(), (id.clone(), labels));
+            let target = spec.target.clone().unwrap_or_default();
+            state.builds.push(FakeBuild { spec, files });
+            vec![
+                Ok(BuildOutput::Line(format!("Step 1/1 : FROM {target}"))),
+                Ok(BuildOutput::ImageId(id)),
+            ]
+        };
+        Box::pin(futures_util::stream::once(run).flat_map(futures_util::stream::iter))
+    }
+
+    fn tag_image<'a>(&'a self, image: &'a str, tag: &'a str) -> EngineFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            self.shared.call(&mut state, Op::TagImage, tag)?;
+            let source = state
+                .image_meta
+                .iter()
+                .find(|(name, (id, _))| name.as_str() == image || id == image)
+                .map(|(_, meta)| meta.clone());
+            match source {
+                Some(meta) => {
+                    state.images.insert(tag.to_owned());
+                    state.image_meta.insert(tag.to_owned(), meta);
+                    Ok(())
+                }
+                None if state.images.contains(image) => {
+                    state.images.insert(tag.to_owned());
+                    Ok(())
+                }
+                None => Err(not_found("tag", "image", image)),
             }
         })
     }

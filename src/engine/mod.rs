@@ -41,12 +41,13 @@ pub use connect::{DEFAULT_HOST, EngineConfig, HostSource, TlsConfig};
 pub use docker::DockerEngine;
 pub use error::EngineError;
 pub use types::{
-    ApiVersion, ContainerDetails, ContainerSpec, ContainerState, ContainerStatus, ContainerSummary,
-    EngineEvent, EngineVersion, EventAction, EventFilter, EventObject, ExecOutput, ExecSpec,
-    Health, HealthProbe, HealthStatus, HealthcheckSpec, ImageDetails, LabelFilter, LogChunk,
-    LogOptions, LogStream, MountInfo, MountKind, MountSpec, NetworkAttachment, NetworkEndpoint,
-    NetworkSpec, NetworkSummary, PortMapping, PortRange, PortSpec, Protocol, PublishedPort,
-    RemoveContainerOptions, RestartPolicy, Ulimit, VolumeSpec, VolumeSummary,
+    ApiVersion, BuildContext, BuildOutput, BuildSpec, ContainerDetails, ContainerSpec,
+    ContainerState, ContainerStatus, ContainerSummary, EngineEvent, EngineVersion, EventAction,
+    EventFilter, EventObject, ExecOutput, ExecSpec, Health, HealthProbe, HealthStatus,
+    HealthcheckSpec, ImageDetails, LabelFilter, LogChunk, LogOptions, LogStream, MountInfo,
+    MountKind, MountSpec, NetworkAttachment, NetworkEndpoint, NetworkSpec, NetworkSummary,
+    PortMapping, PortRange, PortSpec, Protocol, PublishedPort, RemoveContainerOptions,
+    RestartPolicy, Ulimit, VolumeSpec, VolumeSummary,
 };
 
 /// The future every [`Engine`] method returns.
@@ -172,6 +173,16 @@ pub trait Engine: Send + Sync + fmt::Debug {
 
     /// Removes a local image (untags it, and deletes it when no tag is left).
     fn remove_image<'a>(&'a self, image: &'a str, force: bool) -> EngineFuture<'a, ()>;
+
+    /// Builds an image from `context` (a tar stream, sent as it is read,
+    /// never held whole) and tags it `spec.tag` when the build succeeds. The
+    /// stream gives the build's output and, last, the image id; a failing
+    /// step ends it with an error carrying the engine's message. The
+    /// request is sent when the stream is first polled.
+    fn build_image(&self, spec: &BuildSpec, context: BuildContext) -> EngineStream<BuildOutput>;
+
+    /// Tags a local image (by id or name) as `tag` too.
+    fn tag_image<'a>(&'a self, image: &'a str, tag: &'a str) -> EngineFuture<'a, ()>;
 }
 
 #[cfg(test)]

@@ -978,6 +978,49 @@ pub struct ImageDetails {
     pub volumes: Vec<String>,
 }
 
+/// An image to build. The build context comes beside it, as a tar stream
+/// ([`BuildContext`]); `dockerfile` is a path inside that tar.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildSpec {
+    /// The name the image is tagged with once the build succeeds (a failed
+    /// build tags nothing).
+    pub tag: String,
+    /// The Dockerfile's path inside the context.
+    pub dockerfile: String,
+    /// The stage to build; `None` for the last.
+    pub target: Option<String>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// Labels for the image.
+    pub labels: BTreeMap<String, String>,
+    /// Build without the cache.
+    pub no_cache: bool,
+    /// The network for `RUN` steps.
+    pub network: Option<String>,
+    /// Extra `/etc/hosts` entries for `RUN` steps, as `host:ip`.
+    pub extra_hosts: Vec<String>,
+    /// The size of `/dev/shm` for `RUN` steps, in bytes.
+    pub shm_size: Option<u64>,
+    /// Local images to take the build cache from.
+    pub cache_from: Vec<String>,
+}
+
+/// What a build says while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildOutput {
+    /// One line of output (a step, `Step 4/9 : RUN npm ci`, or what a
+    /// step's command printed), without its newline.
+    Line(String),
+    /// The id of the image built; it comes once, at the end.
+    ImageId(String),
+}
+
+/// A build context: the bytes of a tar archive, streamed. An error item
+/// ends the upload (and the build).
+pub type BuildContext = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>,
+>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

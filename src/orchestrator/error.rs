@@ -82,6 +82,10 @@ pub enum OrchestratorError {
         pull: crate::orchestrator::up::PullPolicy,
     },
 
+    /// A service's image could not be built.
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+
     /// `up` ran, but services failed: which, why, with their forensics
     /// (exit code or health, last healthcheck outputs, last log lines),
     /// and which services were therefore not started.

@@ -82,6 +82,25 @@ pub enum Event {
     Removed { kind: ObjectKind, name: String },
     /// Something the user should know that is not a failure.
     Note { message: String },
+    /// A service's image is being built, and why (`3 files changed since
+    /// the image was built`).
+    Building {
+        service: String,
+        image: String,
+        reason: String,
+    },
+    /// A build step began, as `4/9 RUN npm ci`.
+    BuildStep { service: String, step: String },
+    /// A line of a service's build output.
+    BuildOutput { service: String, line: String },
+    /// A service's image was built.
+    Built {
+        service: String,
+        image: String,
+        elapsed: Duration,
+    },
+    /// A service's image matches its inputs: nothing to build.
+    ImageUpToDate { service: String, image: String },
     /// The whole operation finished; `summary` is one line such as the
     /// critical path (`ready in 4.8 s: db 2.3 s -> api 1.3 s -> web 1.2 s`).
     Done { summary: String },

@@ -703,10 +703,20 @@ pub const PROBES_IN_FLIGHT: usize = 4;
 /// The least pause between two probes of one container.
 const MIN_GAP: Duration = Duration::from_millis(20);
 
-/// The bound on muster's probes in flight, shared by every wait of an `up`.
+/// The longest a probe waits for container starts in flight to finish.
+/// Starts go first: a service that was just started cannot be ready
+/// sooner than its application allows, while every probe run during a
+/// burst of starts (a wide stack) slows those starts down. The bound keeps
+/// a long stream of starts from starving the probes.
+pub const PROBE_DEFER: Duration = Duration::from_secs(1);
+
+/// The bound on muster's probes in flight, shared by every wait of an `up`,
+/// and the count of container starts in flight, which probes let go first
+/// (up to [`PROBE_DEFER`]).
 #[derive(Debug)]
 pub struct ProbeSlots {
     slots: tokio::sync::Semaphore,
+    starting: watch::Sender<usize>,
 }
 
 impl ProbeSlots {
@@ -715,7 +725,33 @@ impl ProbeSlots {
     pub fn new(n: usize) -> Self {
         Self {
             slots: tokio::sync::Semaphore::new(n.max(1)),
+            starting: watch::Sender::new(0),
         }
+    }
+
+    /// Counts a container start in flight until the guard drops.
+    #[must_use]
+    pub fn starting(&self) -> StartInFlight<'_> {
+        self.starting.send_modify(|n| *n += 1);
+        StartInFlight(&self.starting)
+    }
+
+    /// A probe's turn: once no start is in flight (or after
+    /// [`PROBE_DEFER`]), and a slot is free.
+    async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let mut starting = self.starting.subscribe();
+        let _ = tokio::time::timeout(PROBE_DEFER, starting.wait_for(|n| *n == 0)).await;
+        self.slots.acquire().await.ok()
+    }
+}
+
+/// A container start in flight (see [`ProbeSlots::starting`]).
+#[derive(Debug)]
+pub struct StartInFlight<'a>(&'a watch::Sender<usize>);
+
+impl Drop for StartInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -828,7 +864,7 @@ pub async fn wait(
                 if let Some(spec) = &exec {
                     let id = &target.id;
                     probe = Some(Box::pin(async move {
-                        let _slot = probes.slots.acquire().await;
+                        let _turn = probes.turn().await;
                         engine.exec(id, spec).await
                     }));
                 }

@@ -618,6 +618,9 @@ pub fn ignored_fields(service: &Service) -> Vec<String> {
             out.push("volumes.consistency".to_owned());
         }
     }
+    if let Some(build) = &service.build {
+        out.extend(crate::build::ignored_build_fields(build));
+    }
     for network in service.networks.values().flatten() {
         if network.ipv6_address.is_some() {
             out.push("networks.ipv6_address".to_owned());

@@ -111,6 +111,10 @@ pub struct UpOptions {
     pub max_parallel: usize,
     /// How long to wait for another `up` of the same project to finish.
     pub lock_timeout: Duration,
+    /// When to build services' images (`--build`, `--no-build`).
+    pub build: crate::build::BuildPolicy,
+    /// How to build them.
+    pub build_options: crate::build::BuildOptions,
 }
 
 impl Default for UpOptions {
@@ -129,6 +133,8 @@ impl Default for UpOptions {
             pull: PullPolicy::default(),
             max_parallel: 32,
             lock_timeout: Duration::from_secs(60),
+            build: crate::build::BuildPolicy::default(),
+            build_options: crate::build::BuildOptions::default(),
         }
     }
 }
@@ -957,6 +963,7 @@ impl Ctx {
             service: service.to_owned(),
             container: name.to_owned(),
         });
+        let _starting = self.probes.starting();
         self.bounded(self.engine.start_container(id))
             .await
             .map_err(|e| e.to_string())?;
@@ -1498,6 +1505,17 @@ pub async fn up(
             }
         }
     }
+
+    // Build what is missing or out of date first (see `crate::build`).
+    crate::build::ensure_images(
+        Arc::clone(&engine),
+        loaded,
+        &selected,
+        options.build,
+        &options.build_options,
+        Arc::clone(&reporter),
+    )
+    .await?;
 
     let filter = [spec::project_filter(&project)];
     let existing = engine

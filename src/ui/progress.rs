@@ -114,6 +114,24 @@ fn describe(event: &Event) -> (Option<&str>, String) {
         Event::Removing { kind, name } => (None, format!("removing {} {name}", kind_name(*kind))),
         Event::Removed { kind, name } => (None, format!("removed {} {name}", kind_name(*kind))),
         Event::Note { message } => (None, message.clone()),
+        Event::Building {
+            service,
+            image,
+            reason,
+        } => (Some(service), format!("building {image}: {reason}")),
+        Event::BuildStep { service, step } => (Some(service), format!("building: {step}")),
+        Event::BuildOutput { service, line } => (Some(service), line.clone()),
+        Event::Built {
+            service,
+            image,
+            elapsed,
+        } => (
+            Some(service),
+            format!("built {image} in {}", seconds(*elapsed)),
+        ),
+        Event::ImageUpToDate { service, image } => {
+            (Some(service), format!("image {image} is up to date"))
+        }
         Event::Done { summary } => (None, summary.clone()),
         // Events added later read as their debug form until drawn here.
         #[allow(unreachable_patterns)]
@@ -150,6 +168,9 @@ impl Reporter for PlainReporter {
         let (service, text) = describe(&event);
         let at = self.start.elapsed().as_secs_f64();
         let line = match service {
+            Some(s) if matches!(event, Event::BuildOutput { .. }) => {
+                format!("[{at:6.2}s] {s} | {text}")
+            }
             Some(s) => format!("[{at:6.2}s] {s}: {text}"),
             None => format!("[{at:6.2}s] {text}"),
         };
@@ -242,6 +263,10 @@ impl Default for TtyReporter {
 
 impl Reporter for TtyReporter {
     fn report(&self, event: Event) {
+        if matches!(event, Event::BuildOutput { .. }) {
+            // The live line shows the step; the output is shown on failure.
+            return;
+        }
         let (service, text) = describe(&event);
         let finished = matches!(
             event,

@@ -1115,3 +1115,45 @@ async fn a_service_timeout_bounds_only_that_service() {
     );
     assert_eq!(engine.now(), Duration::from_secs(3));
 }
+
+#[tokio::test(start_paused = true)]
+async fn probes_wait_for_container_starts_in_flight() {
+    let mut yaml = String::from("services:\n");
+    let services: Vec<String> = (0..12).map(|n| format!("svc{n:02}")).collect();
+    for name in &services {
+        yaml.push_str(&format!(
+            "  {name}:\n    image: img\n    healthcheck: {{test: [CMD, ready], interval: 2s}}\n"
+        ));
+    }
+    let project = Project::new("starts-first", &yaml);
+    let engine = engine();
+    for (n, name) in (0u64..).zip(&services) {
+        // Starts that end one after another, over 550 ms.
+        engine.script_service(
+            name,
+            Script::new()
+                .start_delay(ms(50 * n))
+                .passes_after(ms(200))
+                .no_engine_checks(),
+        );
+    }
+    let options = UpOptions {
+        wait: true,
+        ..UpOptions::default()
+    };
+    run_ok(&engine, &project, &options).await;
+
+    let containers: Vec<String> = services.iter().map(|s| project.container(s, 1)).collect();
+    let last_start = containers
+        .iter()
+        .filter_map(|c| engine.running_at(c))
+        .max()
+        .unwrap();
+    assert_eq!(last_start, ms(550));
+    let first_probe = containers
+        .iter()
+        .flat_map(|c| engine.exec_times(c))
+        .min()
+        .unwrap();
+    assert!(first_probe >= last_start, "a probe ran at {first_probe:?}");
+}
