@@ -185,7 +185,7 @@ async fn ctrl_c_removes_the_stack() {
     assert_eq!(status.code(), Some(130));
     assert_eq!(left(&scope, &name).await, (0, 0));
     // No endpoints file left in the temp dir either.
-    let file = std::env::temp_dir().join(format!("muster-endpoints-{name}.json"));
+    let file = muster::harness::endpoints_file(&name);
     assert!(!file.exists(), "{}", file.display());
 }
 
@@ -210,4 +210,6 @@ async fn the_stack_of_a_killed_test_process_is_pruned() {
             .expect("prune");
     assert!(pruned.contains(&name), "{pruned:?}");
     assert_eq!(left(&scope, &name).await, (0, 0));
+    let file = muster::harness::endpoints_file(&name);
+    assert!(!file.exists(), "{} is removed too", file.display());
 }

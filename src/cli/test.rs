@@ -223,8 +223,7 @@ struct EndpointsFile(PathBuf);
 
 impl EndpointsFile {
     fn write(stack: &Stack) -> std::io::Result<Self> {
-        let path =
-            std::env::temp_dir().join(format!("muster-endpoints-{}.json", stack.project_name()));
+        let path = crate::harness::endpoints_file(stack.project_name());
         let json =
             serde_json::to_string_pretty(&stack.endpoints_json()).map_err(std::io::Error::other)?;
         std::fs::write(&path, json + "\n")?;

@@ -421,6 +421,13 @@ impl Compose {
     }
 }
 
+/// Where `muster test` writes the endpoints of `project`'s stack as JSON
+/// (the file `MUSTER_ENDPOINTS` names); removed with the stack.
+#[must_use]
+pub fn endpoints_file(project: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("muster-endpoints-{project}.json"))
+}
+
 /// `<name>-t<pid>-<n><stamp>`: unique in this process by the counter,
 /// among live processes by the pid, and across pid reuse by the stamp.
 fn unique_name(base: &str) -> String {

@@ -171,6 +171,8 @@ pub async fn remove(
         ..DownOptions::default()
     };
     down(engine, project, None, &options, reporter).await?;
+    // The endpoints file of a `muster test` that was killed.
+    let _ = std::fs::remove_file(super::endpoints_file(project));
     Ok(())
 }
 
