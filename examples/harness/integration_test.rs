@@ -7,9 +7,9 @@
 //! removed when `stack` goes out of scope, also when an assertion fails.
 //!
 //! Coming from testcontainers: `Compose::file(..).up()` is
-//! `DockerCompose::with_local_client(&[..]).up()` without the shell-out and
-//! the fixed wait, and `stack.endpoint("api", 8080)` is
-//! `get_host_port_ipv4(8080)` that already includes the host.
+//! `DockerCompose::with_local_client(&[..]).up()` without the shell-out to
+//! `docker compose`, and `stack.endpoint("api", 8080)` is
+//! `compose.service("api")?.get_host_port_ipv4(8080)` with the host included.
 
 // muster's own test set-up: it skips these tests when no Docker engine is
 // reachable, builds the busybox image the compose file uses (there is no

@@ -27,8 +27,8 @@
 //! |---|---|
 //! | `DockerCompose::with_local_client(&["compose.yaml"])` | [`Compose::file`]`("compose.yaml")` |
 //! | `.with_env("K", "v")` | [`Compose::env`] |
-//! | `.up().await` (shells out, waits a fixed time) | [`Compose::up`] (in-process, waits for healthchecks and one-shot jobs, fails with the probe output and log tail) |
-//! | `container.get_host_port_ipv4(5432)` | [`Stack::endpoint`]`("db", 5432)` |
+//! | `.up().await` (shells out to `docker compose up -d`) | [`Compose::up`] (in-process, waits for healthchecks and one-shot jobs, fails with the probe output and log tail) |
+//! | `compose.service("db")?.get_host_port_ipv4(5432)` | [`Stack::endpoint`]`("db", 5432)` |
 //! | `container.exec(cmd)` | [`Stack::exec`] |
 //! | `container.stdout_to_vec()` | [`Stack::logs`] |
 //! | drop of the container | drop of the [`Stack`] (any runtime flavour, or none) |
