@@ -455,3 +455,18 @@ async fn follow_ends_when_every_container_stopped_for_good() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_unknown_service_is_an_error_before_the_engine_is_asked() {
+    let out = common::Test::new()
+        .write("compose.yaml", "services:\n  web:\n    image: web\n")
+        .args(["logs", "wbe"])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no such service: \"wbe\" (did you mean \"web\"?)"),
+        "{out:?}"
+    );
+    assert_eq!(out.stdout, "");
+}

@@ -88,7 +88,14 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> ExitStatus {
             .iter()
             .find(|s| !loaded.project.services.contains_key(s.as_str()))
     {
-        let _ = writeln!(std::io::stderr(), "error: no such service: {unknown:?}");
+        let names: Vec<&str> = loaded.project.services.keys().map(String::as_str).collect();
+        let hint = crate::model::load::suggest(unknown, &names)
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: no such service: {unknown:?}{hint}"
+        );
         return ExitStatus::Failure;
     }
     let json = args.format == Format::Json;
