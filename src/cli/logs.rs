@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use clap::{Args, ValueEnum};
 
-use super::{ExitStatus, GlobalArgs, connect, report_failure, runtime};
+use super::{ExitStatus, GlobalArgs, connect, report_failure};
 use crate::engine::Engine;
 use crate::logs::{LogEvent, Logs, LogsOptions, Source, logs, parse_time};
 use crate::ui::logs::{LogPrinter, LogStyle};
@@ -114,9 +114,14 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> ExitStatus {
         until: args.until,
         timestamps: args.timestamps || json,
     };
-    let rt = match runtime() {
+    // One thread: the readers and the printer hand lines over without
+    // waking each other across threads (half the CPU on a million lines).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(status) => return status,
+        Err(e) => return report_failure(&e),
     };
     rt.block_on(async {
         let engine: Arc<dyn Engine> = Arc::new(connect().await?);
