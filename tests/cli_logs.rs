@@ -470,3 +470,15 @@ fn an_unknown_service_is_an_error_before_the_engine_is_asked() {
     );
     assert_eq!(out.stdout, "");
 }
+
+/// `logs -f` is `--follow`, as in compose; `--file` still names the file
+/// after the command.
+#[test]
+fn after_logs_dash_f_follows_and_file_is_long_only() {
+    let test = common::Test::new().write("other.yaml", "services:\n  web:\n    image: web\n");
+    let out = test
+        .args(["logs", "--file", "other.yaml", "-f", "wbe"])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("no such service: \"wbe\""), "{out:?}");
+}

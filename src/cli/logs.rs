@@ -16,6 +16,11 @@ use crate::ui::logs::{LogPrinter, LogStyle};
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct LogsArgs {
+    /// Compose files. Here `-f` is `--follow`, as in compose: this takes
+    /// the global `--file`'s place (clap then does not add it), without
+    /// its short form. The values reach the global options all the same.
+    #[arg(long = "file", id = "files", value_name = "FILE", hide = true)]
+    _files: Vec<std::path::PathBuf>,
     /// Only these services
     #[arg(value_name = "SERVICE")]
     services: Vec<String>,
