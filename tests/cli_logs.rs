@@ -455,3 +455,30 @@ async fn follow_ends_when_every_container_stopped_for_good() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_unknown_service_is_an_error_before_the_engine_is_asked() {
+    let out = common::Test::new()
+        .write("compose.yaml", "services:\n  web:\n    image: web\n")
+        .args(["logs", "wbe"])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no such service: \"wbe\" (did you mean \"web\"?)"),
+        "{out:?}"
+    );
+    assert_eq!(out.stdout, "");
+}
+
+/// `logs -f` is `--follow`, as in compose; `--file` still names the file
+/// after the command.
+#[test]
+fn after_logs_dash_f_follows_and_file_is_long_only() {
+    let test = common::Test::new().write("other.yaml", "services:\n  web:\n    image: web\n");
+    let out = test
+        .args(["logs", "--file", "other.yaml", "-f", "wbe"])
+        .run();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("no such service: \"wbe\""), "{out:?}");
+}

@@ -11,6 +11,8 @@
 mod common;
 #[path = "support/engine.rs"]
 mod engine_support;
+#[path = "support/images.rs"]
+mod images;
 #[path = "support/stack.rs"]
 mod stack_support;
 
@@ -19,7 +21,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 
 use engine_support::{SCOPE_LABEL, TEST_IMAGE, scope};
-use muster::engine::{ContainerState, DockerEngine, Engine, LabelFilter};
+use muster::engine::{ContainerState, Engine, LabelFilter};
 use stack_support::{PROJECT_LABEL, Stack, drain, wait_bounded};
 
 /// An `httpd` serving `hi` on 8080, published on a port the engine picks,
@@ -358,39 +360,14 @@ async fn anonymous_volume_data_survives_recreation_unless_renewed() {
     assert!(renewed.contains("found none"), "{renewed}");
 }
 
-/// Removes an image when the test ends, even by panicking.
-struct ImageGuard(String);
-
-impl Drop for ImageGuard {
-    fn drop(&mut self) {
-        let image = self.0.clone();
-        let removed = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let engine = DockerEngine::connect().await.map_err(|e| e.to_string())?;
-                match engine.remove_image(&image, true).await {
-                    Err(e) if !e.is_not_found() => Err(e.to_string()),
-                    _ => Ok(()),
-                }
-            })
-        })
-        .join();
-        if !matches!(removed, Ok(Ok(()))) {
-            eprintln!("cleanup of image {}: {removed:?}", self.0);
-        }
-    }
-}
-
 #[tokio::test]
 async fn up_recreates_a_service_whose_image_was_rebuilt() {
     let Some(scope) = scope("cli_rebuilt").await else {
         return;
     };
     let image = format!("{}-img:1", scope.scope);
-    let _image = ImageGuard(image.clone());
+    let images = images::Images::new();
+    images.track(&image);
     let (repo, tag) = image.split_once(':').expect("tagged");
     let client = scope.engine.client();
     client

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use clap::{Args, ValueEnum};
 
-use super::{ExitStatus, GlobalArgs, connect, report_failure, runtime};
+use super::{ExitStatus, GlobalArgs, connect, report_failure};
 use crate::engine::Engine;
 use crate::logs::{LogEvent, Logs, LogsOptions, Source, logs, parse_time};
 use crate::ui::logs::{LogPrinter, LogStyle};
@@ -16,6 +16,11 @@ use crate::ui::logs::{LogPrinter, LogStyle};
 #[derive(Debug, Args)]
 #[allow(clippy::struct_excessive_bools)]
 pub struct LogsArgs {
+    /// Compose files. Here `-f` is `--follow`, as in compose: this takes
+    /// the global `--file`'s place (clap then does not add it), without
+    /// its short form. The values reach the global options all the same.
+    #[arg(long = "file", id = "files", value_name = "FILE", hide = true)]
+    _files: Vec<std::path::PathBuf>,
     /// Only these services
     #[arg(value_name = "SERVICE")]
     services: Vec<String>,
@@ -88,7 +93,14 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> ExitStatus {
             .iter()
             .find(|s| !loaded.project.services.contains_key(s.as_str()))
     {
-        let _ = writeln!(std::io::stderr(), "error: no such service: {unknown:?}");
+        let names: Vec<&str> = loaded.project.services.keys().map(String::as_str).collect();
+        let hint = crate::model::load::suggest(unknown, &names)
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: no such service: {unknown:?}{hint}"
+        );
         return ExitStatus::Failure;
     }
     let json = args.format == Format::Json;
@@ -107,9 +119,14 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> ExitStatus {
         until: args.until,
         timestamps: args.timestamps || json,
     };
-    let rt = match runtime() {
+    // One thread: the readers and the printer hand lines over without
+    // waking each other across threads (half the CPU on a million lines).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(status) => return status,
+        Err(e) => return report_failure(&e),
     };
     rt.block_on(async {
         let engine: Arc<dyn Engine> = Arc::new(connect().await?);

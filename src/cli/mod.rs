@@ -35,8 +35,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Compose configuration files (later files override earlier ones)
-    // Before the command only, as in compose: `logs -f` is `--follow`.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Project name
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
