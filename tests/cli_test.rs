@@ -15,6 +15,11 @@ use muster::engine::{Engine, LabelFilter};
 
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 
+/// Held by the tests that sweep test stacks (`down --all-test-projects`,
+/// prune) or leave one for a sweep, so that one's sweep does not take the
+/// other's stack away mid-test.
+static SWEEPS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A project with `web` (httpd on 80, published) and `cache` (a sleeper
 /// publishing 6379), every service carrying the scope label.
 fn project(scope: &TestScope) -> Test {
@@ -108,6 +113,7 @@ async fn only_the_named_services_come_up_and_keep_leaves_them() {
     let Some(scope) = scope("cli_test_keep").await else {
         return;
     };
+    let _sweeps = SWEEPS.lock().await;
     let test = project(&scope);
     let out = test
         .args(["test", "--keep", "--progress", "quiet", "web", "--"])
@@ -194,6 +200,7 @@ async fn the_stack_of_a_killed_test_process_is_pruned() {
     let Some(scope) = scope("cli_test_killed").await else {
         return;
     };
+    let _sweeps = SWEEPS.lock().await;
     let (mut child, name, command_pid) = start(&project(&scope));
     // SIGKILL: muster gets no chance to clean up. Its command is ended too.
     child.kill().expect("kill muster");
