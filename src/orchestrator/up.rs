@@ -1144,7 +1144,14 @@ impl Task {
             return Ok(());
         }
 
-        // 2. Wait for the dependencies' own conditions, then start.
+        // 2. Wait for the dependencies' own conditions, then start. A
+        //    service whose containers all run as the file says starts
+        //    nothing, so it need not wait, unless a dependency it restarts
+        //    with was renewed: on an unchanged stack every service is
+        //    checked at once rather than level by level.
+        if !prepared.iter().any(|p| p.needs_start) && !self.restarts_with_a_dependency().await {
+            return self.track_and_report(&prepared, outcome).await;
+        }
         let gates = self.dep_waits(|d| Some(Stage::from(Requirement::from(d.condition))));
         let pending: Vec<(String, String)> = self
             .deps
@@ -1180,16 +1187,39 @@ impl Task {
         if let Some(Err(reason)) = join_all(starts).await.into_iter().find(Result::is_err) {
             return Err(self.failed(reason, None));
         }
+        self.track_and_report(&prepared, outcome).await
+    }
+
+    /// Whether a dependency declared with `restart: true` was created,
+    /// recreated or started by this `up` (known once it has converged).
+    async fn restarts_with_a_dependency(&self) -> bool {
+        let converged = self.dep_waits(|d| d.restart.then_some(Stage::Created));
+        // A dependency that failed to converge restarts nothing.
+        let _ = wait_all(converged).await;
+        self.deps
+            .iter()
+            .any(|(dep, status)| dep.restart && status.borrow().renewed)
+    }
+
+    /// Marks the service started, then tracks what its dependents (or
+    /// `wait`) need and reports it ready.
+    async fn track_and_report(
+        &self,
+        prepared: &[Prepared],
+        outcome: &mut Outcome,
+    ) -> Result<(), Stop> {
+        let ctx = &self.ctx;
+        let service = self.plan.service.as_str();
         let started = ctx.since_start();
         self.set(Stage::Started, Slot::Holds(started));
         outcome.stages.push((Stage::Started, started));
 
         // 3. Track what the dependents (or `wait`) need.
         let mut needs = self.plan.needs.clone();
-        if self.plan.wait_ready && self.has_healthcheck(&prepared).await {
+        if self.plan.wait_ready && self.has_healthcheck(prepared).await {
             needs.insert(Requirement::Healthy);
         }
-        let tracks = needs.iter().map(|r| self.track(*r, &prepared));
+        let tracks = needs.iter().map(|r| self.track(*r, prepared));
         let mut failure = None;
         for (requirement, result) in needs.iter().zip(join_all(tracks).await) {
             let stage = Stage::from(*requirement);

@@ -1157,3 +1157,43 @@ async fn probes_wait_for_container_starts_in_flight() {
         .unwrap();
     assert!(first_probe >= last_start, "a probe ran at {first_probe:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unchanged_stack_is_checked_all_at_once_not_level_by_level() {
+    let project = Project::new(
+        "unchanged-flat",
+        &format!(
+            "services:
+  db: {{image: img, {CHECK}}}
+  api: {{image: img, {CHECK}, depends_on: {{db: {{condition: service_healthy}}}}}}
+  web: {{image: img, {CHECK}, depends_on: {{api: {{condition: service_healthy}}}}}}
+"
+        ),
+    );
+    let engine = engine();
+    for service in ["db", "api", "web"] {
+        // Only muster's probes tell health: the engine still says starting.
+        engine.script_service(
+            service,
+            Script::new().no_engine_checks().probe_duration(ms(50)),
+        );
+    }
+    let options = UpOptions {
+        wait: true,
+        ..UpOptions::default()
+    };
+    run_ok(&engine, &project, &options).await;
+    let before = engine.now();
+    let summary = run_ok(&engine, &project, &options).await;
+    assert!(summary.is_up_to_date(), "{summary:?}");
+    let last_probe = |service: &str| {
+        *engine
+            .exec_times(&project.container(service, 1))
+            .last()
+            .unwrap()
+    };
+    // Each was probed once, at the same moment: no level waited for another.
+    assert_eq!(last_probe("db"), before + ms(50));
+    assert_eq!(last_probe("api"), before + ms(50));
+    assert_eq!(last_probe("web"), before + ms(50));
+}
