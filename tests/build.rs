@@ -255,6 +255,15 @@ async fn up_rebuilds_when_a_tracked_file_changes_and_only_then() {
         .unwrap()
         .id;
     assert_ne!(first, second);
+    let container = scope
+        .engine
+        .inspect_container(&format!("{}-api-1", project.name))
+        .await
+        .unwrap();
+    assert_eq!(
+        container.image_id, second,
+        "up recreated the container from the rebuilt image"
+    );
     let inside = read_image(
         &scope.engine,
         &image,
