@@ -102,7 +102,7 @@ const MULTISTAGE: &str = "FROM muster-test/busybox:1 AS base\n\
     RUN echo \"$GREETING\" > /greeting\n\
     FROM base AS dev\n\
     COPY . /app\n\
-    RUN touch /dev-tools\n\
+    RUN touch /dev-tools && cp /etc/hosts /build-hosts\n\
     FROM base AS prod\n\
     COPY src /app/src\n\
     RUN touch /prod-only\n";
@@ -130,7 +130,8 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
     };
     let project = Project::new(
         &scope,
-        "services:\n  api:\n    build:\n      context: ./app\n      target: dev\n      args: {GREETING: hello}\n",
+        "services:\n  api:\n    build:\n      context: ./app\n      target: dev\n      args: {GREETING: hello}\n      \
+         extra_hosts: [a.build.local=10.0.0.1, b.build.local=10.0.0.2]\n",
     );
     multistage(&project);
     let image = project.image("api");
@@ -142,7 +143,8 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
     let inside = read_image(
         &scope.engine,
         &image,
-        "cat /greeting; ls /dev-tools /prod-only 2>&1; cd /app && find . -type f | sort",
+        "cat /greeting; ls /dev-tools /prod-only 2>&1; grep build.local /build-hosts; \
+         cd /app && find . -type f | sort",
         scope_labels(&scope),
     )
     .await;
@@ -152,6 +154,10 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
     assert!(
         inside.contains("/prod-only: No such file or directory"),
         "the prod stage's file must not be in the dev image: {inside}"
+    );
+    assert!(
+        inside.contains("10.0.0.1\ta.build.local\n10.0.0.2\tb.build.local\n"),
+        "both extra hosts reach RUN steps: {inside}"
     );
     let files: Vec<&str> = lines
         .iter()
