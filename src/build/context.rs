@@ -377,6 +377,36 @@ pub fn save_manifest(cache: &Path, scan: &Scan) {
     }
 }
 
+fn record_path(cache: &Path, image_id: &str) -> PathBuf {
+    let id = image_id.trim_start_matches("sha256:");
+    cache
+        .join("images")
+        .join(format!("{}.txt", &id[..id.len().min(32)]))
+}
+
+/// Remembers what image `image_id` was built from (the inputs label), for
+/// images built without muster's labels.
+pub fn save_record(cache: &Path, image_id: &str, parts: &str) {
+    if image_id.is_empty() {
+        return;
+    }
+    let path = record_path(cache, image_id);
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = std::fs::write(&path, parts);
+    }
+}
+
+/// What [`save_record`] remembered for `image_id`.
+#[must_use]
+pub fn load_record(cache: &Path, image_id: &str) -> Option<String> {
+    if image_id.is_empty() {
+        return None;
+    }
+    std::fs::read_to_string(record_path(cache, image_id)).ok()
+}
+
 /// How many manifests of built contexts are kept.
 pub const MANIFESTS_KEPT: usize = 64;
 

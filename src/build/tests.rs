@@ -432,3 +432,44 @@ fn build_fields_the_classic_builder_cannot_apply_are_named() {
         ["build.ssh", "build.platforms"]
     );
 }
+
+#[tokio::test]
+async fn without_labels_the_cache_remembers_the_inputs() {
+    let project = Project::new(APP);
+    app(&project);
+    let engine = engine();
+    let options = BuildOptions {
+        label_images: false,
+        ..project.options()
+    };
+    let run = || {
+        let engine = Arc::new(engine.clone());
+        let loaded = project.load();
+        let options = options.clone();
+        async move {
+            ensure_images(
+                engine,
+                &loaded,
+                &["api".to_owned()],
+                BuildPolicy::Auto,
+                &options,
+                Arc::new(Collect::default()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(run().await.built.len(), 1);
+    let image = Arc::new(engine.clone())
+        .inspect_image("p-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!image.labels.contains_key(labels::HASH));
+    assert_eq!(run().await.up_to_date, ["api"]);
+    project.write("app/src/main.js", "changed");
+    assert_eq!(
+        run().await.built[0].reason,
+        "1 file changed since the image was built (src/main.js)"
+    );
+}
