@@ -620,6 +620,7 @@ async fn run(
     } else {
         options.max_parallel
     }));
+    let dep_names: Vec<String> = groups.iter().map(|g| g.service().to_owned()).collect();
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for _ in &groups {
@@ -630,8 +631,10 @@ async fn run(
     let project = loaded.name.clone();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (group, tx)) in groups.into_iter().zip(senders).enumerate() {
-        let waits: Vec<watch::Receiver<Option<bool>>> =
-            deps[i].iter().map(|&j| receivers[j].clone()).collect();
+        let waits: Vec<(String, watch::Receiver<Option<bool>>)> = deps[i]
+            .iter()
+            .map(|&j| (dep_names[j].clone(), receivers[j].clone()))
+            .collect();
         let engine = Arc::clone(&engine);
         let reporter = Arc::clone(&reporter);
         let permits = Arc::clone(&permits);
@@ -640,7 +643,7 @@ async fn run(
         let project = project.clone();
         tasks.spawn(async move {
             let service = group.service().to_owned();
-            for mut rx in waits {
+            for (dependency, mut rx) in waits {
                 let ok = loop {
                     if let Some(ok) = *rx.borrow_and_update() {
                         break ok;
@@ -651,14 +654,14 @@ async fn run(
                 };
                 if !ok {
                     let _ = tx.send(Some(false));
-                    return (service, Err(None));
+                    return (service, Err(Err(dependency)));
                 }
             }
             let _permit = permits.acquire().await;
             let result =
                 run_group(&*engine, &group, &project, &cache, label_images, &*reporter).await;
             let _ = tx.send(Some(result.is_ok()));
-            (service, result.map_err(Some))
+            (service, result.map_err(Ok))
         });
     }
     drop(receivers);
@@ -670,8 +673,8 @@ async fn run(
         match joined {
             Ok((_, Ok(Outcome::Built(built)))) => summary.built.push(built),
             Ok((_, Ok(Outcome::UpToDate(services)))) => summary.up_to_date.extend(services),
-            Ok((_, Err(Some(e)))) => errors.push(e),
-            Ok((service, Err(None))) => skipped.push(service),
+            Ok((_, Err(Ok(e)))) => errors.push(e),
+            Ok((service, Err(Err(dependency)))) => skipped.push((service, dependency)),
             Err(e) => errors.push(BuildError::Unsupported {
                 service: String::new(),
                 what: "the build task".into(),
@@ -679,17 +682,7 @@ async fn run(
             }),
         }
     }
-    for service in skipped {
-        let dependency = errors
-            .iter()
-            .find_map(|e| match e {
-                BuildError::StepFailed(f) => Some(f.service.clone()),
-                BuildError::Engine { service, .. }
-                | BuildError::BaseImageMissing { service, .. }
-                | BuildError::Context { service, .. } => Some(service.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+    for (service, dependency) in skipped {
         reporter.report(Event::Skipped {
             service: service.clone(),
             because: format!("the build of {dependency:?}, whose image it uses, failed"),

@@ -473,3 +473,31 @@ async fn without_labels_the_cache_remembers_the_inputs() {
         "1 file changed since the image was built (src/main.js)"
     );
 }
+
+#[tokio::test]
+async fn a_failed_build_skips_the_builds_that_use_its_image() {
+    let project = Project::new("services:\n  base:\n    build: ./base\n  app:\n    build: ./app\n");
+    project
+        .write("base/Dockerfile", &format!("FROM {BASE}\n"))
+        .write("app/Dockerfile", "FROM p-base\n");
+    let engine = engine();
+    engine.fail_next(
+        Op::BuildImage,
+        "p-base",
+        "The command 'x' returned a non-zero code: 1",
+    );
+    let (result, events) = project.ensure(&engine, &["app"], BuildPolicy::Auto).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.starts_with("2 builds failed:"), "{err}");
+    assert!(
+        err.contains(
+            "service \"app\" was not built: the build of \"base\", whose image it uses, failed"
+        ),
+        "{err}"
+    );
+    assert!(events.contains(&Event::Skipped {
+        service: "app".into(),
+        because: "the build of \"base\", whose image it uses, failed".into()
+    }));
+    assert!(engine.builds().is_empty());
+}
