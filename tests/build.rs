@@ -121,6 +121,9 @@ fn multistage(project: &Project) {
         .write("app/debug.log", "log\n")
         .write("app/build/out.o", "obj\n")
         .write("app/lib/build/keep.txt", "nested build dir is kept\n");
+    // A link out of the context is sent as a link, never followed.
+    std::os::unix::fs::symlink("/etc/hostname", project.dir.path().join("app/src/link"))
+        .expect("symlink");
 }
 
 #[tokio::test]
@@ -144,6 +147,7 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
         &scope.engine,
         &image,
         "cat /greeting; ls /dev-tools /prod-only 2>&1; grep build.local /build-hosts; \
+         echo link: $(readlink /app/src/link); \
          cd /app && find . -type f | sort",
         scope_labels(&scope),
     )
@@ -159,6 +163,7 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
         inside.contains("10.0.0.1\ta.build.local\n10.0.0.2\tb.build.local\n"),
         "both extra hosts reach RUN steps: {inside}"
     );
+    assert!(inside.contains("link: /etc/hostname\n"), "{inside}");
     let files: Vec<&str> = lines
         .iter()
         .filter(|l| l.starts_with("./"))
