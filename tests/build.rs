@@ -491,3 +491,54 @@ async fn up_with_no_build_leaves_a_missing_image_missing() {
     assert!(err.to_string().contains("is not present locally"), "{err}");
     assert!(scope.engine.inspect_image(&image).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn network_shm_size_and_labels_reach_the_builder() {
+    let Some(scope) = scope("build_options").await else {
+        return;
+    };
+    let project = Project::new(
+        &scope,
+        "services:\n  api:\n    build:\n      context: ./app\n      network: none\n      shm_size: 16m\n      \
+         labels: {org.example.team: builds}\n      cache_from: [muster-test/busybox:1]\n",
+    );
+    project.write(
+        "app/Dockerfile",
+        &format!(
+            "FROM {TEST_IMAGE}\nRUN ls /sys/class/net > /nets && df -k /dev/shm | tail -1 > /shm\n"
+        ),
+    );
+    let image = project.image("api");
+    let (result, events) = project
+        .build(&scope.engine, &["api"], project.options())
+        .await;
+    let output: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BuildOutput { line, .. } => Some(format!("{line}\n")),
+            _ => None,
+        })
+        .collect();
+    project.images.track_layers(&output);
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let inside = read_image(
+        &scope.engine,
+        &image,
+        "cat /nets /shm",
+        scope_labels(&scope),
+    )
+    .await;
+    let mut lines = inside.lines();
+    assert_eq!(
+        lines.next(),
+        Some("lo"),
+        "network none: only loopback: {inside}"
+    );
+    let shm = lines.next().unwrap_or_default();
+    assert!(shm.contains(" 16384 "), "a 16 MiB /dev/shm: {inside}");
+    let details = scope.engine.inspect_image(&image).await.unwrap().unwrap();
+    assert_eq!(
+        details.labels.get("org.example.team").map(String::as_str),
+        Some("builds")
+    );
+}
