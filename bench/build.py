@@ -35,6 +35,16 @@ def run(cmd, cwd, env=None, check=True):
     return p
 
 
+BUILT = set()
+
+
+def remember(image):
+    """Keeps the id of `image`, removed at the end (a rebuild untags it)."""
+    p = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image], capture_output=True, text=True)
+    if p.returncode == 0:
+        BUILT.add(p.stdout.strip())
+
+
 def timed(cmd, cwd, env=None):
     t0 = time.perf_counter()
     p = run(cmd, cwd, env)
@@ -89,6 +99,7 @@ def main():
                     "  big:\n    build: ./big\n    profiles: [big]\n")
         mu = [muster, "-p", PROJECT]
         t, _ = timed(mu + ["build", "api", "-q"], tmp, env)
+        remember(f"{PROJECT}-api")
         print(f"first build of the {a.files}-file context: {t:.2f} s")
         run(mu + ["up", "--no-start", "--progress", "plain"], tmp, env)
         decide, wall = [], []
@@ -111,24 +122,32 @@ def main():
         print(f"  the same with no stat cache (every file read and hashed): median {statistics.median(cold):.0f} ms of 3")
         run(mu + ["down"], tmp, env)
 
-        # 2. Only the last layer changed: muster build against docker build.
+        # 2. Only the last layer changed: muster build (with its labels, and
+        #    without: MUSTER_BUILD_LABELS=0) against docker build.
         denv = dict(env, DOCKER_BUILDKIT="0")
+        nolabels = dict(env, MUSTER_BUILD_LABELS="0")
         run(["docker", "build", "-q", "-t", f"{PROJECT}-docker", app], tmp, denv)
-        ms, ds = [], []
+        remember(f"{PROJECT}-docker")
+        times = {"muster": [], "muster-nolabels": [], "docker": []}
         for r in range(a.rounds):
-            order = ["muster", "docker"] if r % 2 == 0 else ["docker", "muster"]
+            order = list(times)
+            order = order[r % 3:] + order[:r % 3]
             for who in order:
                 with open(os.path.join(app, "last.txt"), "w") as f:
                     f.write(f"{who} {r} {random.random()}\n")
                 if who == "muster":
                     t, _ = timed(mu + ["build", "api", "-q"], tmp, env)
-                    ms.append(t)
+                elif who == "muster-nolabels":
+                    t, _ = timed(mu + ["build", "api", "-q"], tmp, nolabels)
                 else:
                     t, _ = timed(["docker", "build", "-q", "-t", f"{PROJECT}-docker", app], tmp, denv)
-                    ds.append(t)
-        m, d = statistics.median(ms), statistics.median(ds)
-        print(f"last layer changed, {a.files}-file context: muster build median {m:.2f} s, "
-              f"docker build median {d:.2f} s, ratio {m / d:.2f} ({a.rounds} rounds)")
+                times[who].append(t)
+                remember(f"{PROJECT}-docker" if who == "docker" else f"{PROJECT}-api")
+        d = statistics.median(times["docker"])
+        for who in ("muster", "muster-nolabels"):
+            m = statistics.median(times[who])
+            print(f"last layer changed, {a.files}-file context: {who} build median {m:.2f} s, "
+                  f"docker build median {d:.2f} s, ratio {m / d:.2f} ({a.rounds} rounds)")
 
         # 3. Peak memory while sending a large context.
         big = os.path.join(tmp, "big")
@@ -147,7 +166,9 @@ def main():
               f"(docker CLI {drss / 1024:.1f} MiB)")
     finally:
         subprocess.run([muster, "-p", PROJECT, "down"], cwd=tmp, env=env, capture_output=True)
-        subprocess.run(["docker", "rmi", "-f", *images], capture_output=True)
+        for image in images:
+            remember(image)
+        subprocess.run(["docker", "rmi", "-f", *images, *BUILT], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -102,7 +102,7 @@ const MULTISTAGE: &str = "FROM muster-test/busybox:1 AS base\n\
     RUN echo \"$GREETING\" > /greeting\n\
     FROM base AS dev\n\
     COPY . /app\n\
-    RUN touch /dev-tools\n\
+    RUN touch /dev-tools && cp /etc/hosts /build-hosts\n\
     FROM base AS prod\n\
     COPY src /app/src\n\
     RUN touch /prod-only\n";
@@ -121,6 +121,9 @@ fn multistage(project: &Project) {
         .write("app/debug.log", "log\n")
         .write("app/build/out.o", "obj\n")
         .write("app/lib/build/keep.txt", "nested build dir is kept\n");
+    // A link out of the context is sent as a link, never followed.
+    std::os::unix::fs::symlink("/etc/hostname", project.dir.path().join("app/src/link"))
+        .expect("symlink");
 }
 
 #[tokio::test]
@@ -130,7 +133,8 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
     };
     let project = Project::new(
         &scope,
-        "services:\n  api:\n    build:\n      context: ./app\n      target: dev\n      args: {GREETING: hello}\n",
+        "services:\n  api:\n    build:\n      context: ./app\n      target: dev\n      args: {GREETING: hello}\n      \
+         extra_hosts: [a.build.local=10.0.0.1, b.build.local=10.0.0.2]\n",
     );
     multistage(&project);
     let image = project.image("api");
@@ -142,7 +146,9 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
     let inside = read_image(
         &scope.engine,
         &image,
-        "cat /greeting; ls /dev-tools /prod-only 2>&1; cd /app && find . -type f | sort",
+        "cat /greeting; ls /dev-tools /prod-only 2>&1; grep build.local /build-hosts; \
+         echo link: $(readlink /app/src/link); \
+         cd /app && find . -type f | sort",
         scope_labels(&scope),
     )
     .await;
@@ -153,6 +159,11 @@ async fn the_target_stage_the_ignore_rules_and_the_build_args_hold_inside_the_im
         inside.contains("/prod-only: No such file or directory"),
         "the prod stage's file must not be in the dev image: {inside}"
     );
+    assert!(
+        inside.contains("10.0.0.1\ta.build.local\n10.0.0.2\tb.build.local\n"),
+        "both extra hosts reach RUN steps: {inside}"
+    );
+    assert!(inside.contains("link: /etc/hostname\n"), "{inside}");
     let files: Vec<&str> = lines
         .iter()
         .filter(|l| l.starts_with("./"))
@@ -255,6 +266,15 @@ async fn up_rebuilds_when_a_tracked_file_changes_and_only_then() {
         .unwrap()
         .id;
     assert_ne!(first, second);
+    let container = scope
+        .engine
+        .inspect_container(&format!("{}-api-1", project.name))
+        .await
+        .unwrap();
+    assert_eq!(
+        container.image_id, second,
+        "up recreated the container from the rebuilt image"
+    );
     let inside = read_image(
         &scope.engine,
         &image,
@@ -470,4 +490,55 @@ async fn up_with_no_build_leaves_a_missing_image_missing() {
     .expect_err("the image is missing");
     assert!(err.to_string().contains("is not present locally"), "{err}");
     assert!(scope.engine.inspect_image(&image).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn network_shm_size_and_labels_reach_the_builder() {
+    let Some(scope) = scope("build_options").await else {
+        return;
+    };
+    let project = Project::new(
+        &scope,
+        "services:\n  api:\n    build:\n      context: ./app\n      network: none\n      shm_size: 16m\n      \
+         labels: {org.example.team: builds}\n      cache_from: [muster-test/busybox:1]\n",
+    );
+    project.write(
+        "app/Dockerfile",
+        &format!(
+            "FROM {TEST_IMAGE}\nRUN ls /sys/class/net > /nets && df -k /dev/shm | tail -1 > /shm\n"
+        ),
+    );
+    let image = project.image("api");
+    let (result, events) = project
+        .build(&scope.engine, &["api"], project.options())
+        .await;
+    let output: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BuildOutput { line, .. } => Some(format!("{line}\n")),
+            _ => None,
+        })
+        .collect();
+    project.images.track_layers(&output);
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let inside = read_image(
+        &scope.engine,
+        &image,
+        "cat /nets /shm",
+        scope_labels(&scope),
+    )
+    .await;
+    let mut lines = inside.lines();
+    assert_eq!(
+        lines.next(),
+        Some("lo"),
+        "network none: only loopback: {inside}"
+    );
+    let shm = lines.next().unwrap_or_default();
+    assert!(shm.contains(" 16384 "), "a 16 MiB /dev/shm: {inside}");
+    let details = scope.engine.inspect_image(&image).await.unwrap().unwrap();
+    assert_eq!(
+        details.labels.get("org.example.team").map(String::as_str),
+        Some("builds")
+    );
 }

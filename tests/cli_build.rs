@@ -381,3 +381,48 @@ async fn the_multistage_example_builds_and_runs_offline() {
         project.images.track(BASE);
     }
 }
+
+#[tokio::test]
+async fn with_dependencies_also_builds_what_the_named_service_depends_on() {
+    let Some(scope) = scope("cli_build_with_deps").await else {
+        return;
+    };
+    let project = Project::new(scope);
+    api_project(&project);
+    let compose = std::fs::read_to_string(project.root().join("compose.yaml")).expect("read");
+    project.write(
+        "compose.yaml",
+        &compose.replace(
+            "services:\n",
+            "services:\n  worker:\n    build: {context: ./app, args: {X: '1'}}\n    depends_on: [api]\n",
+        ),
+    );
+    let (api, worker) = (project.image("api"), project.image("worker"));
+    let alone = project
+        .muster(&["build", "worker", "--progress", "plain"])
+        .success();
+    project.images.track_layers(&alone.stderr);
+    assert!(
+        alone.stderr.contains(&format!("built {worker}\n")),
+        "{alone:?}"
+    );
+    assert!(!alone.stderr.contains(&api), "{alone:?}");
+    let with = project
+        .muster(&[
+            "build",
+            "worker",
+            "--with-dependencies",
+            "--progress",
+            "plain",
+        ])
+        .success();
+    project.images.track_layers(&with.stderr);
+    assert!(
+        with.stderr.contains(&format!("api: building {api}")),
+        "{with:?}"
+    );
+    assert!(
+        with.stderr.contains(&format!("worker: building {worker}")),
+        "{with:?}"
+    );
+}

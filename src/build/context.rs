@@ -350,9 +350,65 @@ fn manifest_path(cache: &Path, digest: &str) -> PathBuf {
 
 /// Remembers the files of a context that was built, by its digest, so
 /// that a later `up` can say which files changed since.
+///
+/// Only the most recent [`MANIFESTS_KEPT`] are kept, and each file's hash
+/// is shortened to 16 hex digits: enough to tell an edit.
 pub fn save_manifest(cache: &Path, scan: &Scan) {
-    save_json(&manifest_path(cache, &scan.digest), &scan.manifest());
+    let short: BTreeMap<String, String> = scan
+        .manifest()
+        .into_iter()
+        .map(|(path, hash)| (path, hash.chars().take(16).collect()))
+        .collect();
+    let path = manifest_path(cache, &scan.digest);
+    save_json(&path, &short);
+    if let Some(dir) = path.parent()
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        let mut files: Vec<(SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if files.len() > MANIFESTS_KEPT {
+            files.sort();
+            for (_, old) in &files[..files.len() - MANIFESTS_KEPT] {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+    }
 }
+
+fn record_path(cache: &Path, image_id: &str) -> PathBuf {
+    let id = image_id.trim_start_matches("sha256:");
+    cache
+        .join("images")
+        .join(format!("{}.txt", &id[..id.len().min(32)]))
+}
+
+/// Remembers what image `image_id` was built from (the inputs label), for
+/// images built without muster's labels.
+pub fn save_record(cache: &Path, image_id: &str, parts: &str) {
+    if image_id.is_empty() {
+        return;
+    }
+    let path = record_path(cache, image_id);
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = std::fs::write(&path, parts);
+    }
+}
+
+/// What [`save_record`] remembered for `image_id`.
+#[must_use]
+pub fn load_record(cache: &Path, image_id: &str) -> Option<String> {
+    if image_id.is_empty() {
+        return None;
+    }
+    std::fs::read_to_string(record_path(cache, image_id)).ok()
+}
+
+/// How many manifests of built contexts are kept.
+pub const MANIFESTS_KEPT: usize = 64;
 
 /// The files added, changed or removed since the context with `digest`
 /// was built, sorted; `None` when muster does not remember that context.
@@ -366,7 +422,10 @@ pub fn changed_files(cache: &Path, digest: &str, now: &Scan) -> Option<Vec<Strin
     let new = now.manifest();
     let mut changed: Vec<String> = new
         .iter()
-        .filter(|(path, hash)| old.get(*path) != Some(hash))
+        .filter(|(path, hash)| {
+            old.get(*path)
+                .is_none_or(|h| h.is_empty() || !hash.starts_with(h.as_str()))
+        })
         .map(|(path, _)| path.clone())
         .collect();
     changed.extend(old.keys().filter(|p| !new.contains_key(*p)).cloned());

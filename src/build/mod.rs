@@ -92,6 +92,12 @@ pub struct BuildOptions {
     pub max_parallel: usize,
     /// Where the stat cache and the manifests of built contexts are kept.
     pub cache_dir: PathBuf,
+    /// Put muster's labels (project, service, input hash) on the images it
+    /// builds (the default). The classic builder turns them into one more
+    /// step, a container commit per build; without them the input hash is
+    /// only kept in muster's cache, by image id, so another machine (or a
+    /// cleared cache) sees the image as built outside muster.
+    pub label_images: bool,
 }
 
 impl Default for BuildOptions {
@@ -101,6 +107,7 @@ impl Default for BuildOptions {
             args: Vec::new(),
             max_parallel: 4,
             cache_dir: context::cache_dir().join("build"),
+            label_images: true,
         }
     }
 }
@@ -613,6 +620,7 @@ async fn run(
     } else {
         options.max_parallel
     }));
+    let dep_names: Vec<String> = groups.iter().map(|g| g.service().to_owned()).collect();
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for _ in &groups {
@@ -623,16 +631,19 @@ async fn run(
     let project = loaded.name.clone();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (group, tx)) in groups.into_iter().zip(senders).enumerate() {
-        let waits: Vec<watch::Receiver<Option<bool>>> =
-            deps[i].iter().map(|&j| receivers[j].clone()).collect();
+        let waits: Vec<(String, watch::Receiver<Option<bool>>)> = deps[i]
+            .iter()
+            .map(|&j| (dep_names[j].clone(), receivers[j].clone()))
+            .collect();
         let engine = Arc::clone(&engine);
         let reporter = Arc::clone(&reporter);
         let permits = Arc::clone(&permits);
         let cache = options.cache_dir.clone();
+        let label_images = options.label_images;
         let project = project.clone();
         tasks.spawn(async move {
             let service = group.service().to_owned();
-            for mut rx in waits {
+            for (dependency, mut rx) in waits {
                 let ok = loop {
                     if let Some(ok) = *rx.borrow_and_update() {
                         break ok;
@@ -643,13 +654,14 @@ async fn run(
                 };
                 if !ok {
                     let _ = tx.send(Some(false));
-                    return (service, Err(None));
+                    return (service, Err(Err(dependency)));
                 }
             }
             let _permit = permits.acquire().await;
-            let result = run_group(&*engine, &group, &project, &cache, &*reporter).await;
+            let result =
+                run_group(&*engine, &group, &project, &cache, label_images, &*reporter).await;
             let _ = tx.send(Some(result.is_ok()));
-            (service, result.map_err(Some))
+            (service, result.map_err(Ok))
         });
     }
     drop(receivers);
@@ -661,8 +673,8 @@ async fn run(
         match joined {
             Ok((_, Ok(Outcome::Built(built)))) => summary.built.push(built),
             Ok((_, Ok(Outcome::UpToDate(services)))) => summary.up_to_date.extend(services),
-            Ok((_, Err(Some(e)))) => errors.push(e),
-            Ok((service, Err(None))) => skipped.push(service),
+            Ok((_, Err(Ok(e)))) => errors.push(e),
+            Ok((service, Err(Err(dependency)))) => skipped.push((service, dependency)),
             Err(e) => errors.push(BuildError::Unsupported {
                 service: String::new(),
                 what: "the build task".into(),
@@ -670,17 +682,7 @@ async fn run(
             }),
         }
     }
-    for service in skipped {
-        let dependency = errors
-            .iter()
-            .find_map(|e| match e {
-                BuildError::StepFailed(f) => Some(f.service.clone()),
-                BuildError::Engine { service, .. }
-                | BuildError::BaseImageMissing { service, .. }
-                | BuildError::Context { service, .. } => Some(service.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
+    for (service, dependency) in skipped {
         reporter.report(Event::Skipped {
             service: service.clone(),
             because: format!("the build of {dependency:?}, whose image it uses, failed"),
@@ -837,6 +839,7 @@ async fn run_group(
     job: &Job,
     project: &str,
     cache: &Path,
+    label_images: bool,
     reporter: &dyn Reporter,
 ) -> Result<Outcome, BuildError> {
     let service = job.service().to_owned();
@@ -901,6 +904,7 @@ async fn run_group(
     );
     let inputs = Inputs { parts };
     let hash = inputs.hash();
+    let parts_label = inputs.label();
 
     // Decide.
     let primary = &job.tags[0];
@@ -908,7 +912,7 @@ async fn run_group(
     let reason = match (&job.force, &current) {
         (Some(reason), _) => reason.clone(),
         (None, None) => "no image yet".to_owned(),
-        (None, Some(image)) if image.labels.get(labels::HASH) == Some(&hash) => {
+        (None, Some(image)) if recorded_parts(image, cache).as_deref() == Some(&parts_label) => {
             // Up to date; make sure every service's name points at it.
             for tag in &job.tags[1..] {
                 let same = engine
@@ -929,7 +933,7 @@ async fn run_group(
             return Ok(Outcome::UpToDate(job.services.clone()));
         }
         (None, Some(image)) => explain(
-            image.labels.get(labels::PARTS).map_or("", String::as_str),
+            recorded_parts(image, cache).as_deref().unwrap_or(""),
             &inputs,
             &scan,
             cache,
@@ -955,10 +959,12 @@ async fn run_group(
     }
     let began = Instant::now();
     let mut image_labels = job.labels.clone();
-    image_labels.insert(spec::labels::PROJECT.to_owned(), project.to_owned());
-    image_labels.insert(spec::labels::SERVICE.to_owned(), service.clone());
-    image_labels.insert(labels::HASH.to_owned(), hash);
-    image_labels.insert(labels::PARTS.to_owned(), inputs.label());
+    if label_images {
+        image_labels.insert(spec::labels::PROJECT.to_owned(), project.to_owned());
+        image_labels.insert(spec::labels::SERVICE.to_owned(), service.clone());
+        image_labels.insert(labels::HASH.to_owned(), hash);
+        image_labels.insert(labels::PARTS.to_owned(), parts_label.clone());
+    }
     let build_spec = BuildSpec {
         tag: primary.clone(),
         dockerfile: SENT_DOCKERFILE.to_owned(),
@@ -1059,6 +1065,7 @@ async fn run_group(
         tagged.push(tag.clone());
     }
     context::save_manifest(cache, &scan);
+    context::save_record(cache, &id, &parts_label);
     let elapsed = began.elapsed();
     for (s, image) in job.services.iter().zip(&job.images) {
         reporter.report(Event::Built {
@@ -1082,14 +1089,18 @@ async fn run_group(
 /// context's own `.dockerignore`, when it is sent, with that line added),
 /// as the docker CLI does for a Dockerfile from outside the context.
 fn sent_files(job: &Job, scan: &Scan, labels: &BTreeMap<String, String>) -> Vec<ExtraFile> {
-    let label_line = format!(
-        "LABEL {}\n",
-        labels
-            .iter()
-            .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let label_line = if labels.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "LABEL {}\n",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
     let text = &job.dockerfile_text;
     let end_line = job
         .target
@@ -1154,6 +1165,16 @@ fn quote(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The inputs an image was built from, as the [`labels::PARTS`] label
+/// says, else as muster's cache remembers for its id.
+fn recorded_parts(image: &crate::engine::ImageDetails, cache: &Path) -> Option<String> {
+    image
+        .labels
+        .get(labels::PARTS)
+        .cloned()
+        .or_else(|| context::load_record(cache, &image.id))
 }
 
 /// How many lines of a failed step are kept to show.

@@ -432,3 +432,72 @@ fn build_fields_the_classic_builder_cannot_apply_are_named() {
         ["build.ssh", "build.platforms"]
     );
 }
+
+#[tokio::test]
+async fn without_labels_the_cache_remembers_the_inputs() {
+    let project = Project::new(APP);
+    app(&project);
+    let engine = engine();
+    let options = BuildOptions {
+        label_images: false,
+        ..project.options()
+    };
+    let run = || {
+        let engine = Arc::new(engine.clone());
+        let loaded = project.load();
+        let options = options.clone();
+        async move {
+            ensure_images(
+                engine,
+                &loaded,
+                &["api".to_owned()],
+                BuildPolicy::Auto,
+                &options,
+                Arc::new(Collect::default()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(run().await.built.len(), 1);
+    let image = Arc::new(engine.clone())
+        .inspect_image("p-api")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!image.labels.contains_key(labels::HASH));
+    assert_eq!(run().await.up_to_date, ["api"]);
+    project.write("app/src/main.js", "changed");
+    assert_eq!(
+        run().await.built[0].reason,
+        "1 file changed since the image was built (src/main.js)"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_build_skips_the_builds_that_use_its_image() {
+    let project = Project::new("services:\n  base:\n    build: ./base\n  app:\n    build: ./app\n");
+    project
+        .write("base/Dockerfile", &format!("FROM {BASE}\n"))
+        .write("app/Dockerfile", "FROM p-base\n");
+    let engine = engine();
+    engine.fail_next(
+        Op::BuildImage,
+        "p-base",
+        "The command 'x' returned a non-zero code: 1",
+    );
+    let (result, events) = project.ensure(&engine, &["app"], BuildPolicy::Auto).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.starts_with("2 builds failed:"), "{err}");
+    assert!(
+        err.contains(
+            "service \"app\" was not built: the build of \"base\", whose image it uses, failed"
+        ),
+        "{err}"
+    );
+    assert!(events.contains(&Event::Skipped {
+        service: "app".into(),
+        because: "the build of \"base\", whose image it uses, failed".into()
+    }));
+    assert!(engine.builds().is_empty());
+}

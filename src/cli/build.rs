@@ -33,6 +33,16 @@ pub struct BuildArgs {
     progress: ProgressMode,
 }
 
+/// The build options of the environment: `MUSTER_BUILD_LABELS=0` builds
+/// images without muster's labels (one builder step less per build; the
+/// input hash is then only in muster's cache).
+pub(super) fn default_options() -> BuildOptions {
+    BuildOptions {
+        label_images: std::env::var("MUSTER_BUILD_LABELS").map_or(true, |v| v != "0"),
+        ..BuildOptions::default()
+    }
+}
+
 /// Runs `muster build`.
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitStatus {
     if let Err(e) = build::check_build_args(&args.build_args) {
@@ -72,7 +82,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitStatus {
     let build_options = BuildOptions {
         no_cache: args.no_cache,
         args: args.build_args.clone(),
-        ..BuildOptions::default()
+        ..default_options()
     };
     let mode = if args.quiet {
         ProgressMode::Quiet

@@ -109,6 +109,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
             Pull::Missing => PullPolicy::Missing,
             Pull::Never => PullPolicy::Never,
         },
+        build_options: super::build::default_options(),
         build: if args.build {
             BuildPolicy::Always
         } else if args.no_build {

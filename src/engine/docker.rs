@@ -917,11 +917,19 @@ impl Engine for DockerEngine {
         })
     }
     fn build_image(&self, spec: &BuildSpec, context: BuildContext) -> EngineStream<BuildOutput> {
-        let docker = self.docker.clone().with_timeout(STREAM_TIMEOUT);
+        let mut docker = self.docker.clone().with_timeout(STREAM_TIMEOUT);
+        if !spec.extra_hosts.is_empty() {
+            // The engine takes one `extrahosts` parameter per host, which
+            // bollard's options cannot repeat: add them to the query.
+            let prefix = format!("/v{}", self.negotiated);
+            let hosts = spec.extra_hosts.clone();
+            docker = docker.with_request_modifier(move |request| {
+                with_query(versioned(request, &prefix), "extrahosts", &hosts)
+            });
+        }
         let options = query::BuildImageOptions {
             dockerfile: spec.dockerfile.clone(),
             t: Some(spec.tag.clone()),
-            extrahosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.join(",")),
             nocache: spec.no_cache,
             cachefrom: (!spec.cache_from.is_empty()).then(|| spec.cache_from.clone()),
             rm: true,
@@ -1019,6 +1027,34 @@ fn build_answers(
     })
 }
 
+/// The request with `key=value` added to its query for each of `values`.
+fn with_query(mut request: BollardRequest, key: &str, values: &[String]) -> BollardRequest {
+    let Some(path_and_query) = request.uri().path_and_query() else {
+        return request;
+    };
+    let mut text = path_and_query.as_str().to_owned();
+    for value in values {
+        text.push(if text.contains('?') { '&' } else { '?' });
+        text.push_str(key);
+        text.push('=');
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~:".contains(&byte) {
+                text.push(char::from(byte));
+            } else {
+                text.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(text) {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 /// `text` without terminal colour sequences (the classic builder paints a
 /// step's standard error red).
 fn strip_ansi(text: &str) -> String {
@@ -1083,6 +1119,19 @@ mod tests {
         assert_eq!(r.uri().path(), "/v1.41/version");
         let r = versioned(request("http://localhost:2375/volumes"), "/v1.41");
         assert_eq!(r.uri().path(), "/v1.41/volumes");
+    }
+
+    #[test]
+    fn extra_hosts_are_repeated_query_parameters() {
+        let r = with_query(
+            request("http://localhost/v1.41/build?t=x"),
+            "extrahosts",
+            &["a:1.2.3.4".into(), "b:[::1]".into()],
+        );
+        assert_eq!(
+            r.uri().path_and_query().unwrap().as_str(),
+            "/v1.41/build?t=x&extrahosts=a:1.2.3.4&extrahosts=b:%5B::1%5D"
+        );
     }
 
     #[test]

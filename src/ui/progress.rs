@@ -242,10 +242,7 @@ impl TtyReporter {
                 .entry(service.to_owned())
                 .or_insert_with(|| {
                     let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {prefix:<16} {msg} {elapsed:>4}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
+                    bar.set_style(live_style());
                     bar.set_prefix(service.to_owned());
                     bar.enable_steady_tick(Duration::from_millis(100));
                     bar
@@ -253,6 +250,12 @@ impl TtyReporter {
                 .clone(),
         )
     }
+}
+
+/// A service's live line: spinner, name, what it does, time so far.
+fn live_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:<16} {msg} {elapsed:>4}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 impl Default for TtyReporter {
@@ -275,6 +278,8 @@ impl Reporter for TtyReporter {
                 | Event::Failed { .. }
                 | Event::Skipped { .. }
                 | Event::Exited { .. }
+                | Event::Built { .. }
+                | Event::ImageUpToDate { .. }
         );
         match service.and_then(|s| self.line(s)) {
             Some(bar) if finished => {
@@ -289,7 +294,17 @@ impl Reporter for TtyReporter {
                 bar.set_prefix(format!("{mark} {}", service.unwrap_or_default()));
                 bar.finish_with_message(text);
             }
-            Some(bar) => bar.set_message(text),
+            Some(bar) => {
+                if bar.is_finished() {
+                    // A service goes on after its image was built (`up`):
+                    // the line is live again.
+                    bar.reset();
+                    bar.set_style(live_style());
+                    bar.set_prefix(service.unwrap_or_default().to_owned());
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                }
+                bar.set_message(text);
+            }
             None => {
                 let at = self.start.elapsed().as_secs_f64();
                 let _ = self.multi.println(format!("[{at:6.2}s] {text}"));
