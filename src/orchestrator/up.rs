@@ -704,6 +704,40 @@ async fn check_images(
     }
 }
 
+/// Keeps only the conditions some dependent will wait for. A dependent
+/// waits for its dependencies' conditions only when it starts something:
+/// a replica to create, recreate or start, or a restart because a
+/// dependency declared with `restart: true` is renewed. On an unchanged
+/// stack no one waits, so no healthcheck is probed (unless `wait`).
+fn drop_needs_no_one_waits_for(plans: &mut [ServicePlan]) {
+    let starts: HashMap<String, bool> = plans
+        .iter()
+        .map(|p| {
+            let starts = p
+                .replicas
+                .iter()
+                .any(|r| !matches!(r.action, Action::Keep(_)));
+            (p.service.clone(), starts)
+        })
+        .collect();
+    let starts = |service: &str| starts.get(service).copied().unwrap_or(true);
+    let mut awaited: HashMap<String, BTreeSet<Requirement>> = HashMap::new();
+    for dependent in plans.iter() {
+        for dep in &dependent.dependencies {
+            if starts(&dependent.service) || (dep.restart && starts(&dep.service)) {
+                awaited
+                    .entry(dep.service.clone())
+                    .or_default()
+                    .insert(Requirement::from(dep.condition));
+            }
+        }
+    }
+    for plan in plans.iter_mut() {
+        let awaited = awaited.remove(&plan.service).unwrap_or_default();
+        plan.needs.retain(|r| awaited.contains(r));
+    }
+}
+
 /// What changed, when the image was rebuilt under the same reference.
 const IMAGE_REBUILT: &str = "image id";
 
@@ -1554,6 +1588,7 @@ pub async fn up(
         .map_err(|e| OrchestratorError::engine(&context, e))?;
     let mut plans = plan(loaded, &selection, &existing, options)?;
     let images = check_images(&*engine, &mut plans, options, &context).await?;
+    drop_needs_no_one_waits_for(&mut plans);
 
     let permits = if options.max_parallel == 0 {
         Semaphore::MAX_PERMITS

@@ -513,20 +513,21 @@ async fn a_second_up_does_nothing_and_says_so() {
     let (result, events) = run(&engine, &project, &UpOptions::default()).await;
     let summary = result.unwrap();
     assert!(summary.is_up_to_date(), "{summary:?}");
-    // The engine has not checked db yet (30 s interval): muster probes the
-    // running container at once, not after 100 ms.
-    let probes: Vec<_> = engine.calls()[before..]
-        .iter()
-        .filter(|c| c.op == Op::Exec)
-        .cloned()
-        .collect();
-    assert_eq!(probes.len(), 1, "{probes:?}");
-    assert_eq!(probes[0].at, again);
+    // Nothing starts, so no one waits for db to be healthy: no probe.
+    let probes = |since: usize| -> Vec<_> {
+        engine.calls()[since..]
+            .iter()
+            .filter(|c| c.op == Op::Exec)
+            .cloned()
+            .collect()
+    };
+    assert!(probes(before).is_empty(), "{:?}", probes(before));
     assert_eq!(engine.now(), again, "a no-op up takes no (virtual) time");
     assert_eq!(
         summary.line(),
         "up to date: 3 services already running as the file says"
     );
+
     let changes: Vec<_> = engine.calls()[before..]
         .iter()
         .filter(|c| {
@@ -549,6 +550,19 @@ async fn a_second_up_does_nothing_and_says_so() {
         }));
     }
     assert!(matches!(events.last(), Some(Event::Done { .. })));
+
+    // With `wait`, the engine not having checked db yet (30 s interval),
+    // muster probes the running container at once, not after 100 ms.
+    let before_wait = engine.calls().len();
+    let wait = UpOptions {
+        wait: true,
+        ..UpOptions::default()
+    };
+    let summary = run_ok(&engine, &project, &wait).await;
+    assert!(summary.is_up_to_date(), "{summary:?}");
+    let probed = probes(before_wait);
+    assert_eq!(probed.len(), 1, "{probed:?}");
+    assert_eq!(probed[0].at, again);
 }
 
 #[tokio::test(start_paused = true)]
