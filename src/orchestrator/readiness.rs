@@ -736,11 +736,16 @@ impl ProbeSlots {
         StartInFlight(&self.starting)
     }
 
+    /// Waits until no container start is in flight, or `limit` passed.
+    pub async fn starts_settled(&self, limit: Duration) {
+        let mut starting = self.starting.subscribe();
+        let _ = tokio::time::timeout(limit, starting.wait_for(|n| *n == 0)).await;
+    }
+
     /// A probe's turn: once no start is in flight (or after
     /// [`PROBE_DEFER`]), and a slot is free.
     async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let mut starting = self.starting.subscribe();
-        let _ = tokio::time::timeout(PROBE_DEFER, starting.wait_for(|n| *n == 0)).await;
+        self.starts_settled(PROBE_DEFER).await;
         self.slots.acquire().await.ok()
     }
 }

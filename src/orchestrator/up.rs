@@ -738,6 +738,9 @@ fn drop_needs_no_one_waits_for(plans: &mut [ServicePlan]) {
     }
 }
 
+/// The longest a background start yields to other starts in flight.
+const BACKGROUND_DEFER: Duration = Duration::from_millis(500);
+
 /// What changed, when the image was rebuilt under the same reference.
 const IMAGE_REBUILT: &str = "image id";
 
@@ -992,12 +995,20 @@ impl Ctx {
         (successor, kept)
     }
 
-    async fn start(&self, service: &str, id: &str, name: &str) -> Result<(), String> {
+    /// Starts a container. A start others may wait on is counted as in
+    /// flight, for probes and background starts to let it go first.
+    async fn start(
+        &self,
+        service: &str,
+        id: &str,
+        name: &str,
+        background: bool,
+    ) -> Result<(), String> {
         self.report(Event::Starting {
             service: service.to_owned(),
             container: name.to_owned(),
         });
-        let _starting = self.probes.starting();
+        let _starting = (!background).then(|| self.probes.starting());
         self.bounded(self.engine.start_container(id))
             .await
             .map_err(|e| e.to_string())?;
@@ -1214,14 +1225,30 @@ impl Task {
         }
         self.restart_for_dependencies(&mut prepared, &mut outcome.report)
             .await?;
+        let background = self.is_background();
+        if background {
+            // Let the starts others wait on go first: the engine serializes
+            // concurrent starts, and no one waits on this one. Yielding
+            // lets the services whose gates opened with it count theirs.
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            ctx.probes.starts_settled(BACKGROUND_DEFER).await;
+        }
         let starts = prepared
             .iter()
             .filter(|p| p.needs_start)
-            .map(|p| ctx.start(service, &p.id, &p.name));
+            .map(|p| ctx.start(service, &p.id, &p.name, background));
         if let Some(Err(reason)) = join_all(starts).await.into_iter().find(Result::is_err) {
             return Err(self.failed(reason, None));
         }
         self.track_and_report(&prepared, outcome).await
+    }
+
+    /// Whether nothing waits on this service's start: no dependent needs
+    /// more than its start and it has no healthcheck in the file, so its
+    /// readiness is being started. Such a start yields to others in flight.
+    fn is_background(&self) -> bool {
+        self.plan.needs.is_empty() && self.plan.healthcheck.is_none()
     }
 
     /// Whether a dependency declared with `restart: true` was created,

@@ -1211,3 +1211,33 @@ async fn an_unchanged_stack_is_checked_all_at_once_not_level_by_level() {
     assert_eq!(last_probe("api"), before + ms(50));
     assert_eq!(last_probe("web"), before + ms(50));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_no_one_waits_on_lets_the_others_go_first() {
+    let project = Project::new(
+        "background-start",
+        &format!(
+            "services:
+  api: {{image: img, {CHECK}}}
+  web: {{image: img, {CHECK}, depends_on: {{api: {{condition: service_healthy}}}}}}
+  worker: {{image: img, depends_on: {{api: {{condition: service_healthy}}}}}}
+"
+        ),
+    );
+    let engine = engine();
+    for service in ["api", "web", "worker"] {
+        engine.script_service(service, Script::new().start_delay(ms(200)));
+    }
+    let options = UpOptions {
+        wait: true,
+        ..UpOptions::default()
+    };
+    run_ok(&engine, &project, &options).await;
+    let web = project.container("web", 1);
+    let worker = project.container("worker", 1);
+    let web_running = engine.running_at(&web).unwrap();
+    // web (healthchecked: someone may wait on it) started first; worker
+    // (only ever "started") asked the engine once web's start was done.
+    assert_eq!(web_running, start_of(&engine, &web) + ms(200));
+    assert_eq!(start_of(&engine, &worker), web_running);
+}
