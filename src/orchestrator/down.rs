@@ -37,8 +37,9 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
-use crate::engine::{ContainerSummary, Engine, EngineError, RemoveContainerOptions};
+use crate::engine::{ContainerSummary, Engine, EngineError};
 use crate::model::LoadedProject;
+use crate::orchestrator::anonymous;
 use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Event, ObjectKind, Reporter};
 use crate::orchestrator::spec::{self, labels};
@@ -478,11 +479,9 @@ impl Work<'_> {
             kind: ObjectKind::Container,
             name: name.clone(),
         });
-        let options = RemoveContainerOptions {
-            force: true,
-            volumes: self.options.remove_volumes,
-        };
-        match self.engine.remove_container(&container.id, options).await {
+        let removed =
+            anonymous::remove_container(self.engine, &container.id, self.options.remove_volumes);
+        match removed.await {
             // Gone already, or being removed by someone else.
             Ok(()) | Err(EngineError::NotFound { .. } | EngineError::Conflict { .. }) => {
                 self.reporter.report(Event::Removed {

@@ -8,6 +8,7 @@
 //! scripted fake in milliseconds and on the real engine for what the
 //! engine does.
 
+pub mod anonymous;
 pub mod down;
 pub mod error;
 pub mod events;

@@ -53,10 +53,11 @@ use tokio::time::Instant;
 
 use crate::engine::{
     ContainerSpec, ContainerState, ContainerSummary, Engine, EngineError, EventFilter, EventObject,
-    HealthcheckSpec, ImageDetails, MountInfo, MountKind, MountSpec, RemoveContainerOptions,
+    HealthcheckSpec, ImageDetails, MountInfo, MountKind, MountSpec,
 };
 use crate::graph::{Dependency, EdgeKind, Selection};
 use crate::model::{ErrorKind, LoadError, LoadErrors, LoadedProject};
+use crate::orchestrator::anonymous;
 use crate::orchestrator::error::OrchestratorError;
 use crate::orchestrator::events::{Changes, Event, ObjectKind, Reporter};
 use crate::orchestrator::readiness::{
@@ -755,7 +756,11 @@ fn keep_anonymous_volumes(
     image_volumes: &[String],
 ) {
     for old in old_mounts {
-        let Some(name) = old.name.as_deref().filter(|n| is_anonymous_volume(n)) else {
+        let Some(name) = old
+            .name
+            .as_deref()
+            .filter(|n| anonymous::is_anonymous_volume(n))
+        else {
             continue;
         };
         if old.kind != "volume" {
@@ -778,11 +783,6 @@ fn keep_anonymous_volumes(
             None => {}
         }
     }
-}
-
-/// Whether a volume name is one the engine made up: 64 hex digits.
-fn is_anonymous_volume(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 // ---------------------------------------------------------------------------
@@ -932,12 +932,12 @@ impl Ctx {
             kind: ObjectKind::Container,
             name: name.clone(),
         });
-        let options = RemoveContainerOptions {
-            force: true,
-            volumes: anonymous_volumes,
-        };
         match self
-            .bounded(self.engine.remove_container(&container.id, options))
+            .bounded(anonymous::remove_container(
+                &*self.engine,
+                &container.id,
+                anonymous_volumes,
+            ))
             .await
         {
             Err(e) if !e.is_not_found() => return Err(e),
