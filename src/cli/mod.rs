@@ -11,6 +11,7 @@ mod logs;
 mod ps;
 mod test;
 mod up;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Run a command against a fresh, ready stack, then remove the stack
     Test(test::TestArgs),
+    /// Keep the running services current as files change (develop.watch)
+    Watch(watch::WatchArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -109,6 +112,7 @@ pub fn run() -> ExitCode {
         Command::Ps(args) => ps::run(&cli.global, &args),
         Command::Logs(args) => logs::run(&cli.global, &args),
         Command::Test(args) => test::run(&cli.global, &args),
+        Command::Watch(args) => watch::run(&cli.global, &args),
     };
     status.into()
 }
