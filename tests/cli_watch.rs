@@ -390,3 +390,77 @@ async fn editing_compose_yaml_converges_the_changed_service() {
     );
     watch.interrupt();
 }
+
+#[tokio::test]
+async fn an_edit_during_a_rebuild_is_not_lost() {
+    let Some(scope) = scope("cli_watch_queued").await else {
+        return;
+    };
+    let stack = Stack::new(scope, "");
+    let images = Images::new();
+    images.track(&format!("{}-web", stack.name));
+    rebuild_stack(&stack);
+    // A slow step, so that the second edit lands while it runs.
+    write(
+        &stack,
+        "web/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\nRUN sleep 2\n"),
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    write(&stack, "web/baked.txt", "two\n");
+    watch.wait_for("RUN sleep 2");
+    write(&stack, "web/baked.txt", "three\n");
+    watch.wait_for("web: rebuilt in");
+    watch.wait_for("web: rebuilt in");
+    let web = stack.id("web");
+    assert_eq!(
+        run_in(&stack, &web, &["cat", "/baked.txt"]).await.1,
+        "three\n"
+    );
+    images.track_layers(&watch.seen.join("\n"));
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn a_bind_mounted_file_is_served_at_once_and_not_synced() {
+    let Some(scope) = scope("cli_watch_bind").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  web:\n    @\n    command: [httpd, -f, -p, '8080', -h, /www]\n    ports: ['127.0.0.1:0:8080']\n    \
+         volumes: ['./www:/www']\n    develop:\n      watch:\n        \
+         - {path: ./www, target: /www, action: sync}\n        - {path: ./conf, target: /conf, action: sync}\n",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    write(&stack, "www/index.html", "one\n");
+    std::fs::create_dir_all(stack.root().join("conf")).expect("mkdir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let id = stack.id("web");
+    let details = stack
+        .engine()
+        .inspect_container(&id)
+        .await
+        .expect("inspect");
+    let port = details
+        .ports
+        .iter()
+        .find_map(|p| p.host_port)
+        .expect("a published port");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("www (/www) is bind-mounted");
+    watch.wait_for("watching");
+    write(&stack, "www/index.html", "two\n");
+    let answer = engine_support::http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "/");
+    assert!(answer.ends_with("two\n"), "{answer}");
+    assert_eq!(watch.count("synced"), 0, "{:#?}", watch.seen);
+    watch.interrupt();
+}
