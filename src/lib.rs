@@ -25,3 +25,4 @@ pub mod logs;
 pub mod model;
 pub mod orchestrator;
 pub mod ui;
+pub mod watch;

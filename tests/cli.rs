@@ -9,8 +9,8 @@ use std::process::Stdio;
 use common::Test;
 
 /// The subcommands `muster --help` offers: only those that work.
-const COMMANDS: [&str; 8] = [
-    "config", "up", "build", "down", "ps", "logs", "test", "help",
+const COMMANDS: [&str; 9] = [
+    "config", "up", "build", "down", "ps", "logs", "test", "watch", "help",
 ];
 
 /// The command names listed under `Commands:` in a help text.

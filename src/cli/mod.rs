@@ -11,6 +11,7 @@ mod logs;
 mod ps;
 mod test;
 mod up;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ enum Command {
     /// (the path of a JSON file listing them all); muster exits with its
     /// exit code.
     Test(test::TestArgs),
+    /// Keep the running services current as files change (develop.watch)
+    Watch(watch::WatchArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -114,6 +117,7 @@ pub fn run() -> ExitCode {
         Command::Ps(args) => ps::run(&cli.global, &args),
         Command::Logs(args) => logs::run(&cli.global, &args),
         Command::Test(args) => test::run(&cli.global, &args),
+        Command::Watch(args) => watch::run(&cli.global, &args),
     };
     status.into()
 }

@@ -75,6 +75,10 @@ pub struct UpArgs {
     /// How to show progress
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     progress: ProgressMode,
+    /// Attached: keep the services current as files change, by their
+    /// develop.watch rules (as `muster watch`)
+    #[arg(long, conflicts_with_all = ["detach", "wait", "no_start", "abort_on_container_exit", "exit_code_from"])]
+    watch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -148,6 +152,22 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
         let summary = result.map_err(|e| report_failure(&e))?;
         if !attached {
             return Ok(ExitStatus::Success);
+        }
+        if args.watch {
+            let watch_options = crate::watch::WatchOptions {
+                services: args.services.clone(),
+                up: up_options.clone(),
+                project: options.clone(),
+                quiet: crate::watch::plan::QUIET,
+            };
+            return Ok(super::watch::watch_attached(
+                engine,
+                loaded.clone(),
+                watch_options,
+                true,
+                false,
+            )
+            .await);
         }
         let services: Vec<String> = summary.services.iter().map(|s| s.service.clone()).collect();
         attach(engine, &loaded.name, &services, args).await

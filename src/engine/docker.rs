@@ -990,6 +990,24 @@ impl Engine for DockerEngine {
                 .map_err(|e| self.error("tag", format!("image {image} as {tag}"), e))
         })
     }
+
+    fn upload_archive<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        archive: bytes::Bytes,
+    ) -> EngineFuture<'a, ()> {
+        Box::pin(async move {
+            let options = query::UploadToContainerOptions {
+                path: path.to_owned(),
+                ..Default::default()
+            };
+            self.docker
+                .upload_to_container(container, Some(options), bollard::body_full(archive))
+                .await
+                .map_err(|e| self.error("copy", format!("files into {container}:{path}"), e))
+        })
+    }
 }
 
 /// The build request's answers as a `'static` stream: bollard's borrows

@@ -267,6 +267,9 @@ pub enum Op {
     RemoveImage,
     /// [`Engine::build_image`] (the object is the tag).
     BuildImage,
+    /// [`Engine::upload_archive`] (the object is the container; the detail
+    /// the files unpacked, by full path, comma-separated).
+    UploadArchive,
     /// [`Engine::tag_image`] (the object is the new tag).
     TagImage,
     /// The engine: a container is now running.
@@ -377,6 +380,8 @@ struct FakeContainer {
     networks: Vec<NetworkAttachment>,
     ports: Vec<PortMapping>,
     logs: Vec<String>,
+    /// Files unpacked by [`Engine::upload_archive`], by full path.
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 impl fmt::Debug for FakeEngine {
@@ -586,6 +591,14 @@ impl FakeEngine {
         self.lock().volumes.keys().cloned().collect()
     }
 
+    /// A file [`Engine::upload_archive`] put into a container (by name or
+    /// id), by its full path.
+    #[must_use]
+    pub fn file_in(&self, container: &str, path: &str) -> Option<Vec<u8>> {
+        let state = self.lock();
+        state.find(container)?.files.get(path).cloned()
+    }
+
     /// The spec a container was created with.
     #[must_use]
     pub fn spec_of(&self, name: &str) -> Option<ContainerSpec> {
@@ -748,6 +761,7 @@ fn verb(op: Op) -> &'static str {
         Op::RemoveContainer | Op::RemoveNetwork | Op::RemoveVolume | Op::RemoveImage => "remove",
         Op::BuildImage => "build",
         Op::TagImage => "tag",
+        Op::UploadArchive => "copy files into",
         Op::WaitContainer | Op::Exited => "wait for",
         Op::Exec | Op::HealthCheck => "run",
         Op::Logs => "read the logs of",
@@ -1187,6 +1201,7 @@ impl Engine for FakeEngine {
                 image_id: state.image_id(&spec.image),
                 spec: spec.clone(),
                 logs: Vec::new(),
+                files: BTreeMap::new(),
                 script,
                 created: SystemTime::now(),
                 state: ContainerState::Created,
@@ -1863,6 +1878,65 @@ impl Engine for FakeEngine {
                 }
                 None => Err(not_found("tag", "image", image)),
             }
+        })
+    }
+
+    fn upload_archive<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        archive: bytes::Bytes,
+    ) -> EngineFuture<'a, ()> {
+        Box::pin(async move {
+            let mut unpacked = Vec::new();
+            let mut tar = tar::Archive::new(&archive[..]);
+            let entries = tar.entries().map_err(|e| EngineError::InvalidSpec {
+                object: format!("archive for container {container}"),
+                message: e.to_string(),
+            })?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| EngineError::InvalidSpec {
+                    object: format!("archive for container {container}"),
+                    message: e.to_string(),
+                })?;
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let name = entry
+                    .path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut content = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut content).map_err(|e| {
+                    EngineError::InvalidSpec {
+                        object: format!("archive for container {container}"),
+                        message: e.to_string(),
+                    }
+                })?;
+                let full = format!("{}/{}", path.trim_end_matches('/'), name);
+                unpacked.push((full, content));
+            }
+            let mut state = self.lock();
+            let name = state.name_of(container);
+            let detail = unpacked
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            if let Err(e) = state.take_failure(Op::UploadArchive, &name) {
+                self.shared
+                    .record(&mut state, Op::UploadArchive, &name, "failed".into());
+                return Err(e);
+            }
+            let Some(id) = state.find(container).map(|c| c.id.clone()) else {
+                return Err(not_found("copy files into", "container", container));
+            };
+            self.shared
+                .record(&mut state, Op::UploadArchive, &name, detail);
+            if let Some(c) = state.containers.get_mut(&id) {
+                c.files.extend(unpacked);
+            }
+            Ok(())
         })
     }
 }

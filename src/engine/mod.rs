@@ -183,6 +183,16 @@ pub trait Engine: Send + Sync + fmt::Debug {
 
     /// Tags a local image (by id or name) as `tag` too.
     fn tag_image<'a>(&'a self, image: &'a str, tag: &'a str) -> EngineFuture<'a, ()>;
+
+    /// Unpacks `archive` (a tar) into the container's filesystem under the
+    /// directory `path`, which must exist (`PUT /containers/{id}/archive`).
+    /// Works on a stopped container too and needs nothing in the image.
+    fn upload_archive<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        archive: bytes::Bytes,
+    ) -> EngineFuture<'a, ()>;
 }
 
 #[cfg(test)]

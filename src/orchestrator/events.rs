@@ -101,9 +101,58 @@ pub enum Event {
     },
     /// A service's image matches its inputs: nothing to build.
     ImageUpToDate { service: String, image: String },
+    /// What `watch` did about a change (see [`WatchEvent`]).
+    Watch(WatchEvent),
     /// The whole operation finished; `summary` is one line such as the
     /// critical path (`ready in 4.8 s: db 2.3 s -> api 1.3 s -> web 1.2 s`).
     Done { summary: String },
+}
+
+/// What `watch` (`src/watch`) did, one action line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// Watching began: the services watched and the directories watched
+    /// (one watch each).
+    Watching {
+        services: Vec<String>,
+        watches: usize,
+    },
+    /// A sync rule's path is bind-mounted into the service: changes are
+    /// there at once, muster does not copy them.
+    BindMounted { service: String, path: String },
+    /// Files were copied into (or deleted from) a service's containers.
+    Synced {
+        service: String,
+        files: usize,
+        elapsed: Duration,
+    },
+    /// A service's containers were restarted, after a sync or a change
+    /// (`because` names the service whose recreation caused it).
+    Restarted {
+        service: String,
+        because: Option<String>,
+    },
+    /// A `sync+exec` command ran in a service's container.
+    Executed {
+        service: String,
+        command: String,
+        exit_code: Option<i64>,
+    },
+    /// A service's image was rebuilt and its containers recreated and
+    /// ready again.
+    Rebuilt {
+        service: String,
+        build: Duration,
+        ready: Duration,
+    },
+    /// A rebuild or a reload failed; the old containers keep running.
+    Failed {
+        service: Option<String>,
+        reason: String,
+    },
+    /// A project file changed: the project was read again and converged.
+    Reloaded { file: String, summary: String },
 }
 
 /// Receives events. Implementations must be cheap and must not block for

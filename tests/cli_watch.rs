@@ -1,0 +1,466 @@
+//! `muster watch` as a user runs it, on the real engine: sync rules (new,
+//! changed and deleted files in nested directories; ignored and
+//! `.gitignore`d paths left alone and unwatched), sync+exec, sync+restart,
+//! rebuild rules (the container replaced, `restart: true` dependents
+//! restarted and no others, a broken Dockerfile keeping the old container,
+//! an edit during a rebuild not lost), a 5,000-file burst as one action,
+//! and an edit of compose.yaml converging the changed service.
+//!
+//! Each test brings a small busybox stack up detached with the real binary,
+//! runs `muster watch --no-up` in the background and reads its action lines
+//! (stderr) as they come. Nothing is timed: each step waits (boundedly) for
+//! the line that says it happened, then checks the engine.
+
+mod common;
+#[path = "support/engine.rs"]
+mod engine_support;
+#[path = "support/images.rs"]
+mod images;
+#[path = "support/stack.rs"]
+mod stack_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use engine_support::{SCOPE_LABEL, TEST_IMAGE, scope};
+use images::Images;
+use muster::engine::{Engine, ExecSpec};
+use stack_support::{Stack, drain, wait_bounded};
+
+/// `muster watch` running in the background, its stderr lines sent as they
+/// come.
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Watch {
+    fn start(stack: &Stack, cache: &tempfile::TempDir, args: &[&str]) -> Self {
+        let mut all = vec!["watch"];
+        all.extend_from_slice(args);
+        let mut child = stack
+            .test(&all)
+            .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn muster watch");
+        let stdout = drain(child.stdout.take().expect("stdout"));
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            stdout: Some(stdout),
+        }
+    }
+
+    /// Waits (a bounded time) for a new line containing `text`; returns it.
+    fn wait_for(&mut self, text: &str) -> String {
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(90)) {
+            let found = next.contains(text);
+            self.seen.push(next.clone());
+            if found {
+                return next;
+            }
+        }
+        panic!(
+            "`watch` never printed {text:?}; it printed:\n{:#?}",
+            self.seen
+        );
+    }
+
+    /// The lines so far that contain `text` (after reading what is there).
+    fn count(&mut self, text: &str) -> usize {
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(next);
+        }
+        self.seen.iter().filter(|l| l.contains(text)).count()
+    }
+
+    /// Ctrl-C: it ends with 130.
+    fn interrupt(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let code = wait_bounded(&mut self.child);
+        let _ = self.stdout.take().map(std::thread::JoinHandle::join);
+        assert_eq!(code, Some(130), "{:#?}", self.seen);
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `cmd` prints in `container` and its exit code.
+async fn run_in(stack: &Stack, container: &str, cmd: &[&str]) -> (Option<i64>, String) {
+    let spec = ExecSpec {
+        cmd: cmd.iter().map(|s| (*s).to_owned()).collect(),
+        ..ExecSpec::default()
+    };
+    let out = stack.engine().exec(container, &spec).await.expect("exec");
+    (out.exit_code, out.output)
+}
+
+fn write(stack: &Stack, path: &str, text: &str) {
+    let path = stack.root().join(path);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+async fn started_at(stack: &Stack, container: &str) -> String {
+    let details = stack
+        .engine()
+        .inspect_container(container)
+        .await
+        .expect("inspect");
+    format!("{:?}", details.status.started_at)
+}
+
+#[tokio::test]
+async fn sync_copies_new_changed_and_deleted_files_and_skips_ignored_ones() {
+    let Some(scope) = scope("cli_watch_sync").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./src, target: /app, action: sync, ignore: [skipped/]}\n",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    for dir in [
+        "src/a/b",
+        "src/skipped/deep",
+        "src/gen/deep",
+        "src/node_modules/x",
+        "src/.git/objects",
+    ] {
+        std::fs::create_dir_all(stack.root().join(dir)).expect("mkdir");
+    }
+    write(&stack, "src/.gitignore", "gen/\n");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let id = stack.id("app");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up", "--verbose"]);
+    // The project directory (for compose.yaml and .env), src, src/a,
+    // src/a/b: not the ignored, gitignored, node_modules, .git ones.
+    watch.wait_for("(4 directories watched)");
+
+    write(&stack, "src/a/b/new.txt", "new\n");
+    watch.wait_for("app: synced 1 file");
+    assert_eq!(
+        run_in(&stack, &id, &["cat", "/app/a/b/new.txt"]).await,
+        (Some(0), "new\n".into())
+    );
+
+    write(&stack, "src/a/b/new.txt", "changed\n");
+    watch.wait_for("app: synced 1 file");
+    assert_eq!(
+        run_in(&stack, &id, &["cat", "/app/a/b/new.txt"]).await.1,
+        "changed\n"
+    );
+
+    write(&stack, "src/skipped/deep/no.txt", "no\n");
+    write(&stack, "src/gen/deep/no.txt", "no\n");
+    write(&stack, "src/node_modules/x/no.txt", "no\n");
+    std::fs::remove_file(stack.root().join("src/a/b/new.txt")).expect("rm");
+    watch.wait_for("app: synced 1 file");
+    assert_eq!(
+        run_in(&stack, &id, &["test", "-e", "/app/a/b/new.txt"])
+            .await
+            .0,
+        Some(1)
+    );
+    for path in ["/app/skipped", "/app/gen", "/app/node_modules"] {
+        assert_eq!(
+            run_in(&stack, &id, &["test", "-e", path]).await.0,
+            Some(1),
+            "{path}"
+        );
+    }
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn sync_exec_runs_the_command_and_sync_restart_restarts() {
+    let Some(scope) = scope("cli_watch_exec").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./conf, target: /conf, action: sync+exec, exec: {command: [sh, -c, 'cat /conf/x > /ran']}}\n  \
+         other:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./other, target: /other, action: sync+restart}\n",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(stack.root().join("conf")).expect("mkdir");
+    std::fs::create_dir_all(stack.root().join("other")).expect("mkdir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let app = stack.id("app");
+    let other = stack.id("other");
+    let before = started_at(&stack, &other).await;
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+
+    write(&stack, "conf/x", "one\n");
+    watch.wait_for("app: ran sh -c");
+    assert_eq!(run_in(&stack, &app, &["cat", "/ran"]).await.1, "one\n");
+
+    write(&stack, "other/y", "two\n");
+    watch.wait_for("other: restarted");
+    assert_eq!(
+        run_in(&stack, &other, &["cat", "/other/y"]).await.1,
+        "two\n"
+    );
+    assert_ne!(started_at(&stack, &other).await, before);
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn a_burst_of_5000_files_is_one_action() {
+    let Some(scope) = scope("cli_watch_burst").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./src, target: /src, action: sync}\n",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(stack.root().join("src/many")).expect("mkdir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let id = stack.id("app");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    for i in 0..5000 {
+        std::fs::write(
+            stack.root().join(format!("src/many/f{i}.txt")),
+            format!("{i}\n"),
+        )
+        .expect("write");
+    }
+    watch.wait_for("app: synced 5000 files");
+    assert_eq!(watch.count("synced"), 1, "{:#?}", watch.seen);
+    assert_eq!(
+        run_in(&stack, &id, &["cat", "/src/many/f4999.txt"]).await.1,
+        "4999\n"
+    );
+    watch.interrupt();
+}
+
+/// `web` built from a Dockerfile that bakes `baked.txt` in; `worker`
+/// depends on it with `restart: true`, `other` without.
+fn rebuild_stack(stack: &Stack) {
+    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
+    let common = format!("init: true\n    stop_grace_period: 1s\n    {label}");
+    let body = format!(
+        "  web:\n    build: ./web\n    {common}\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {{path: ./web, action: rebuild}}\n  \
+         worker:\n    @\n    command: [sleep, '600']\n    depends_on:\n      web: {{condition: service_started, restart: true}}\n  \
+         other:\n    @\n    command: [sleep, '600']\n    depends_on: [web]\n"
+    );
+    stack.write(&body);
+    write(
+        stack,
+        "web/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\n"),
+    );
+    write(stack, "web/baked.txt", "one\n");
+}
+
+#[tokio::test]
+async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_keeps_it_when_broken()
+{
+    let Some(scope) = scope("cli_watch_rebuild").await else {
+        return;
+    };
+    let stack = Stack::new(scope, "");
+    let images = Images::new();
+    images.track(&format!("{}-web", stack.name));
+    rebuild_stack(&stack);
+    let cache = tempfile::tempdir().expect("temp dir");
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+    let web = stack.id("web");
+    let worker_started = started_at(&stack, &stack.id("worker")).await;
+    let other_started = started_at(&stack, &stack.id("other")).await;
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+
+    write(&stack, "web/baked.txt", "two\n");
+    watch.wait_for("web: rebuilt in");
+    watch.wait_for("worker: restarted (depends on web)");
+    let new_web = stack.id("web");
+    assert_ne!(new_web, web);
+    assert_eq!(
+        run_in(&stack, &new_web, &["cat", "/baked.txt"]).await.1,
+        "two\n"
+    );
+    assert_ne!(
+        started_at(&stack, &stack.id("worker")).await,
+        worker_started
+    );
+    assert_eq!(started_at(&stack, &stack.id("other")).await, other_started);
+
+    // A broken Dockerfile: the failing step is said, the container stays.
+    write(
+        &stack,
+        "web/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nRUN exit 3\n"),
+    );
+    watch.wait_for("running containers are kept");
+    assert_eq!(stack.id("web"), new_web);
+    // The next change tries again.
+    write(
+        &stack,
+        "web/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\n"),
+    );
+    write(&stack, "web/baked.txt", "three\n");
+    watch.wait_for("web: rebuilt in");
+    let last = stack.id("web");
+    assert_eq!(
+        run_in(&stack, &last, &["cat", "/baked.txt"]).await.1,
+        "three\n"
+    );
+    images.track_layers(&watch.seen.join("\n"));
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn editing_compose_yaml_converges_the_changed_service() {
+    let Some(scope) = scope("cli_watch_reload").await else {
+        return;
+    };
+    let body = |value: &str| {
+        format!(
+            "  app:\n    @\n    command: [sleep, '600']\n    environment: {{MODE: {value}}}\n    develop:\n      watch:\n        \
+             - {{path: ./src, target: /src, action: sync}}\n  \
+             still:\n    @\n    command: [sleep, '600']\n"
+        )
+    };
+    let stack = Stack::new(scope, &body("one"));
+    let cache = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(stack.root().join("src")).expect("mkdir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let app = stack.id("app");
+    let still = stack.id("still");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    stack.write(&body("two"));
+    watch.wait_for("compose.yaml changed");
+    let new_app = stack.id("app");
+    assert_ne!(new_app, app);
+    assert_eq!(stack.id("still"), still);
+    assert_eq!(
+        run_in(&stack, &new_app, &["sh", "-c", "echo $MODE"])
+            .await
+            .1,
+        "two\n"
+    );
+    // And it goes on watching.
+    write(&stack, "src/after.txt", "after\n");
+    watch.wait_for("app: synced 1 file");
+    assert_eq!(
+        run_in(&stack, &new_app, &["cat", "/src/after.txt"]).await.1,
+        "after\n"
+    );
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn an_edit_during_a_rebuild_is_not_lost() {
+    let Some(scope) = scope("cli_watch_queued").await else {
+        return;
+    };
+    let stack = Stack::new(scope, "");
+    let images = Images::new();
+    images.track(&format!("{}-web", stack.name));
+    rebuild_stack(&stack);
+    // A slow step, so that the second edit lands while it runs.
+    write(
+        &stack,
+        "web/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\nRUN sleep 2\n"),
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    write(&stack, "web/baked.txt", "two\n");
+    watch.wait_for("RUN sleep 2");
+    write(&stack, "web/baked.txt", "three\n");
+    watch.wait_for("web: rebuilt in");
+    watch.wait_for("web: rebuilt in");
+    let web = stack.id("web");
+    assert_eq!(
+        run_in(&stack, &web, &["cat", "/baked.txt"]).await.1,
+        "three\n"
+    );
+    images.track_layers(&watch.seen.join("\n"));
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn a_bind_mounted_file_is_served_at_once_and_not_synced() {
+    let Some(scope) = scope("cli_watch_bind").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  web:\n    @\n    command: [httpd, -f, -p, '8080', -h, /www]\n    ports: ['127.0.0.1:0:8080']\n    \
+         volumes: ['./www:/www']\n    develop:\n      watch:\n        \
+         - {path: ./www, target: /www, action: sync}\n        - {path: ./conf, target: /conf, action: sync}\n",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    write(&stack, "www/index.html", "one\n");
+    std::fs::create_dir_all(stack.root().join("conf")).expect("mkdir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let id = stack.id("web");
+    let details = stack
+        .engine()
+        .inspect_container(&id)
+        .await
+        .expect("inspect");
+    let port = details
+        .ports
+        .iter()
+        .find_map(|p| p.host_port)
+        .expect("a published port");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("www (/www) is bind-mounted");
+    watch.wait_for("watching");
+    write(&stack, "www/index.html", "two\n");
+    let answer = engine_support::http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "/");
+    assert!(answer.ends_with("two\n"), "{answer}");
+    assert_eq!(watch.count("synced"), 0, "{:#?}", watch.seen);
+    watch.interrupt();
+}
