@@ -354,10 +354,34 @@ async fn anonymous_volume_data_survives_recreation_unless_renewed() {
     let second = stack.logs_with(&container, "ready").await;
     assert!(second.contains("found written"), "{second}\n{recreated:?}");
 
+    let engine = stack.engine();
+    let volumes_of = |id: String| async move {
+        let details = engine.inspect_container(&id).await.expect("inspect");
+        details
+            .mounts
+            .into_iter()
+            .filter_map(|m| m.name)
+            .collect::<Vec<_>>()
+    };
+    let kept = volumes_of(stack.id("keeper")).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
     stack.write(&body("hola"));
     stack.muster(&["up", "-d", "-V"]).success();
     let renewed = stack.logs_with(&container, "ready").await;
     assert!(renewed.contains("found none"), "{renewed}");
+    let fresh = volumes_of(stack.id("keeper")).await;
+
+    // Neither the renewed volume nor the fresh one outlives `down -v`
+    // (the carried one is mounted by name: the engine alone would keep it).
+    stack.muster(&["down", "-v", "-t", "0"]).success();
+    for volume in kept.iter().chain(&fresh) {
+        let removed = engine.remove_volume(volume, false).await;
+        assert!(
+            removed.as_ref().is_err_and(|e| e.is_not_found()),
+            "volume {volume} was left: {removed:?}"
+        );
+    }
 }
 
 #[tokio::test]
