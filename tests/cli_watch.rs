@@ -127,6 +127,17 @@ fn write(stack: &Stack, path: &str, text: &str) {
     std::fs::write(path, text).expect("write");
 }
 
+/// Removes, at the end, the image `service`'s container runs (a rebuild
+/// leaves the previous one untagged).
+async fn track_image(stack: &Stack, images: &Images, service: &str) {
+    let details = stack
+        .engine()
+        .inspect_container(&stack.id(service))
+        .await
+        .expect("inspect");
+    images.track(&details.image_id);
+}
+
 async fn started_at(stack: &Stack, container: &str) -> String {
     let details = stack
         .engine()
@@ -296,8 +307,9 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
     let Some(scope) = scope("cli_watch_rebuild").await else {
         return;
     };
-    let stack = Stack::new(scope, "");
+    // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
+    let stack = Stack::new(scope, "");
     images.track(&format!("{}-web", stack.name));
     rebuild_stack(&stack);
     let cache = tempfile::tempdir().expect("temp dir");
@@ -307,6 +319,7 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
         .run()
         .success();
     images.track_layers(&up.stderr);
+    track_image(&stack, &images, "web").await;
     let web = stack.id("web");
     let worker_started = started_at(&stack, &stack.id("worker")).await;
     let other_started = started_at(&stack, &stack.id("other")).await;
@@ -316,6 +329,7 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
     write(&stack, "web/baked.txt", "two\n");
     watch.wait_for("web: rebuilt in");
     watch.wait_for("worker: restarted (depends on web)");
+    track_image(&stack, &images, "web").await;
     let new_web = stack.id("web");
     assert_ne!(new_web, web);
     assert_eq!(
@@ -344,6 +358,7 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
     );
     write(&stack, "web/baked.txt", "three\n");
     watch.wait_for("web: rebuilt in");
+    track_image(&stack, &images, "web").await;
     let last = stack.id("web");
     assert_eq!(
         run_in(&stack, &last, &["cat", "/baked.txt"]).await.1,
@@ -399,8 +414,9 @@ async fn an_edit_during_a_rebuild_is_not_lost() {
     let Some(scope) = scope("cli_watch_queued").await else {
         return;
     };
-    let stack = Stack::new(scope, "");
+    // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
+    let stack = Stack::new(scope, "");
     images.track(&format!("{}-web", stack.name));
     rebuild_stack(&stack);
     // A slow step, so that the second edit lands while it runs.
@@ -416,13 +432,16 @@ async fn an_edit_during_a_rebuild_is_not_lost() {
         .run()
         .success();
     images.track_layers(&up.stderr);
+    track_image(&stack, &images, "web").await;
     let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
     watch.wait_for("watching");
     write(&stack, "web/baked.txt", "two\n");
     watch.wait_for("RUN sleep 2");
     write(&stack, "web/baked.txt", "three\n");
     watch.wait_for("web: rebuilt in");
+    track_image(&stack, &images, "web").await;
     watch.wait_for("web: rebuilt in");
+    track_image(&stack, &images, "web").await;
     let web = stack.id("web");
     assert_eq!(
         run_in(&stack, &web, &["cat", "/baked.txt"]).await.1,
