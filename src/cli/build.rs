@@ -8,7 +8,6 @@ use clap::Args;
 use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
 use crate::build::{self, BuildOptions};
 use crate::engine::Engine;
-use crate::model;
 use crate::ui::progress::{self, ProgressMode};
 
 #[derive(Debug, Args)]
@@ -48,15 +47,10 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> ExitStatus {
     if let Err(e) = build::check_build_args(&args.build_args) {
         return report_failure(&e);
     }
-    let options = match global.project_options() {
-        Ok(options) => options,
-        Err(errors) => return report_errors(&errors),
-    };
-    let loaded = match model::load(&options) {
+    let (_, loaded) = match super::load_project(global) {
         Ok(loaded) => loaded,
-        Err(errors) => return report_errors(&errors),
+        Err(status) => return status,
     };
-    super::report_warnings(&loaded.warnings);
     // Named services are passed as named: an unknown one is an error, one
     // without a `build` section is skipped, as compose does.
     let services: Vec<String> = if args.services.is_empty() || args.with_dependencies {

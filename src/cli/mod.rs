@@ -185,6 +185,18 @@ fn report_errors(errors: &LoadErrors) -> ExitStatus {
     ExitStatus::Failure
 }
 
+/// Loads the project the global flags name, with the options it was
+/// loaded with, and prints its warnings; on errors, prints them and gives
+/// the failure status.
+fn load_project(
+    global: &GlobalArgs,
+) -> Result<(crate::model::ProjectOptions, crate::model::LoadedProject), ExitStatus> {
+    let options = global.project_options().map_err(|e| report_errors(&e))?;
+    let loaded = crate::model::load(&options).map_err(|e| report_errors(&e))?;
+    report_warnings(&loaded.warnings);
+    Ok((options, loaded))
+}
+
 /// Prints warnings to stderr.
 fn report_warnings(warnings: &[String]) {
     let mut stderr = std::io::stderr().lock();

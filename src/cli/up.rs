@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::logs::Ended;
-use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
+use super::{ExitStatus, GlobalArgs, connect, report_failure, runtime};
 use crate::build::BuildPolicy;
 use crate::engine::{ContainerState, Engine};
 use crate::logs::{LogsOptions, logs};
-use crate::model;
 use crate::orchestrator::spec::{self, labels};
 use crate::orchestrator::up::{PullPolicy, UpOptions, up};
 use crate::ui::logs::LogStyle;
@@ -89,16 +88,10 @@ enum Pull {
 
 /// Runs `muster up`.
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
-    let options = match global.project_options() {
-        Ok(options) => options,
-        Err(errors) => return report_errors(&errors),
-    };
-    let loaded = match model::load(&options) {
+    let (options, loaded) = match super::load_project(global) {
         Ok(loaded) => loaded,
-        Err(errors) => return report_errors(&errors),
+        Err(status) => return status,
     };
-    // `up` itself notes the fields it does not apply, as progress.
-    super::report_warnings(&loaded.warnings);
     let up_options = UpOptions {
         services: args.services.clone(),
         no_deps: args.no_deps,

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::logs::Ended;
-use super::{ExitStatus, GlobalArgs, connect, report_errors, report_failure, runtime};
+use super::{ExitStatus, GlobalArgs, connect, report_failure, runtime};
 use crate::engine::Engine;
 use crate::logs::{LogsOptions, logs};
-use crate::model::{self, LoadedProject};
+use crate::model::LoadedProject;
 use crate::orchestrator::events::{Event, Reporter, WatchEvent};
 use crate::orchestrator::spec::{self, labels};
 use crate::orchestrator::up::{UpOptions, up};
@@ -57,15 +57,10 @@ impl Reporter for Lines {
 
 /// Runs `muster watch`.
 pub fn run(global: &GlobalArgs, args: &WatchArgs) -> ExitStatus {
-    let options = match global.project_options() {
-        Ok(options) => options,
-        Err(errors) => return report_errors(&errors),
-    };
-    let loaded = match model::load(&options) {
+    let (options, loaded) = match super::load_project(global) {
         Ok(loaded) => loaded,
-        Err(errors) => return report_errors(&errors),
+        Err(status) => return status,
     };
-    super::report_warnings(&loaded.warnings);
     let watch_options = WatchOptions {
         services: args.services.clone(),
         up: UpOptions {

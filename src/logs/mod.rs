@@ -297,25 +297,9 @@ impl Supervisor {
             .collect();
         sources.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
         for source in sources {
-            let source = Arc::new(source);
-            if self
-                .tx
-                .send(Ok(LogEvent::Attached(source.clone())))
-                .await
-                .is_err()
-            {
+            if !self.attach(source).await {
                 return;
             }
-            self.containers.insert(
-                source.id.clone(),
-                Tracked {
-                    source,
-                    reading_since: None,
-                    restarted: false,
-                    last: None,
-                    exit_told: false,
-                },
-            );
         }
         let ids: Vec<String> = self.containers.keys().cloned().collect();
         for id in ids {
@@ -372,6 +356,32 @@ impl Supervisor {
             () = tokio::time::sleep_until(deadline) => {}
             () = self.tx.closed() => *settle = Some(Instant::now()),
         }
+    }
+
+    /// Tells the consumer about a container and starts tracking it;
+    /// `false` when the consumer is gone.
+    async fn attach(&mut self, source: Source) -> bool {
+        let id = source.id.clone();
+        let source = Arc::new(source);
+        if self
+            .tx
+            .send(Ok(LogEvent::Attached(source.clone())))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        self.containers.insert(
+            id,
+            Tracked {
+                source,
+                reading_since: None,
+                restarted: false,
+                last: None,
+                exit_told: false,
+            },
+        );
+        true
     }
 
     fn wanted(&self, source: &Source) -> bool {
@@ -537,25 +547,9 @@ impl Supervisor {
         if !self.wanted(&source) {
             return;
         }
-        let source = Arc::new(source);
-        if self
-            .tx
-            .send(Ok(LogEvent::Attached(source.clone())))
-            .await
-            .is_err()
-        {
+        if !self.attach(source).await {
             return;
         }
-        self.containers.insert(
-            event.id.clone(),
-            Tracked {
-                source,
-                reading_since: None,
-                restarted: false,
-                last: None,
-                exit_told: false,
-            },
-        );
         // A container new to us: all of it, from its first line.
         let options = self.engine_options(true, None, None);
         self.read(&event.id, options);
