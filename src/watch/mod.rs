@@ -305,6 +305,29 @@ pub async fn apply(
     }
 }
 
+/// Passes every event on, and notes when each service's build ended, so
+/// that a rebuild can say how long the build took and how long the
+/// container took to be ready after it.
+struct BuildTimes {
+    inner: Arc<dyn Reporter>,
+    built: std::sync::Mutex<BTreeMap<String, (Duration, Instant)>>,
+}
+
+impl Reporter for BuildTimes {
+    fn report(&self, event: Event) {
+        if let Event::Built {
+            service, elapsed, ..
+        } = &event
+        {
+            self.built
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(service.clone(), (*elapsed, Instant::now()));
+        }
+        self.inner.report(event);
+    }
+}
+
 /// Runs `up` for a rebuild or a reload and reports what it did. The
 /// orchestrator's own events go to `reporter` too.
 async fn converge(
@@ -315,14 +338,33 @@ async fn converge(
     reporter: &Arc<dyn Reporter>,
 ) -> Option<String> {
     let began = Instant::now();
-    match up(engine.clone(), loaded, options, reporter.clone()).await {
+    let times = Arc::new(BuildTimes {
+        inner: Arc::clone(reporter),
+        built: std::sync::Mutex::new(BTreeMap::new()),
+    });
+    let result = up(engine.clone(), loaded, options, times.clone()).await;
+    let done = Instant::now();
+    match result {
         Ok(summary) => {
+            let built = times
+                .built
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             for report in &summary.services {
                 if rebuilt.contains(&report.service) && report.recreated + report.created > 0 {
-                    let ready = report.took.unwrap_or_default();
+                    // Without a build of its own (its image was up to date,
+                    // or built for another service), all of it was getting
+                    // ready.
+                    let ready_at = report.ready_at.map_or(done, |at| began + at);
+                    let (build, ready) = built
+                        .get(&report.service)
+                        .map_or((Duration::ZERO, ready_at - began), |(elapsed, ended)| {
+                            (*elapsed, ready_at.saturating_duration_since(*ended))
+                        });
                     reporter.report(Event::Watch(WatchEvent::Rebuilt {
                         service: report.service.clone(),
-                        build: began.elapsed().saturating_sub(ready),
+                        build,
                         ready,
                     }));
                 } else if report.restarted > 0 {
