@@ -236,19 +236,6 @@ async fn a_failing_step_shows_its_output_and_exit_code() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// `GET /` on a published port.
 fn get(port: u16) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -282,7 +269,7 @@ async fn the_multistage_example_builds_and_runs_offline() {
     }
     let project = Project::new(scope);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multistage");
-    copy_dir(&example, project.root());
+    common::copy_dir(&example, project.root());
     // Publish on a free port instead of 8080, and label for the sweep.
     project.write(
         "test.override.yaml",

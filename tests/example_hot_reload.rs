@@ -32,19 +32,6 @@ use watch_support::Watch;
 /// The example's base image (scripts/seed-images.sh builds it).
 const BASE: &str = "muster-examples/busybox:1";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 /// Where web is published now (a recreated container gets a new port).
 async fn web_address(stack: &Stack) -> SocketAddr {
     let details = stack
@@ -104,7 +91,7 @@ async fn the_hot_reload_example_serves_mounted_synced_and_rebuilt_edits() {
     let stack = Stack::new(scope, "");
     // The example replaces the stack's compose.yaml.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hot-reload");
-    copy_dir(&example, stack.root());
+    common::copy_dir(&example, stack.root());
     let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
     std::fs::write(
         stack.root().join("compose.override.yaml"),

@@ -176,7 +176,8 @@ impl Default for Test {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the tree `from` into `to` (a fixture, an example).
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read fixture dir") {
         let entry = entry.expect("dir entry");
