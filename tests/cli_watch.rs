@@ -18,98 +18,14 @@ mod engine_support;
 mod images;
 #[path = "support/stack.rs"]
 mod stack_support;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+#[path = "support/watch.rs"]
+mod watch_support;
 
 use engine_support::{SCOPE_LABEL, TEST_IMAGE, scope};
 use images::Images;
 use muster::engine::{Engine, ExecSpec};
-use stack_support::{Stack, drain, wait_bounded};
-
-/// `muster watch` running in the background, its stderr lines sent as they
-/// come.
-struct Watch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stdout: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Watch {
-    fn start(stack: &Stack, cache: &tempfile::TempDir, args: &[&str]) -> Self {
-        let mut all = vec!["watch"];
-        all.extend_from_slice(args);
-        let mut child = stack
-            .test(&all)
-            .env("XDG_CACHE_HOME", &cache.path().display().to_string())
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn muster watch");
-        let stdout = drain(child.stdout.take().expect("stdout"));
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            stdout: Some(stdout),
-        }
-    }
-
-    /// Waits (a bounded time) for a new line containing `text`; returns it.
-    fn wait_for(&mut self, text: &str) -> String {
-        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(90)) {
-            let found = next.contains(text);
-            self.seen.push(next.clone());
-            if found {
-                return next;
-            }
-        }
-        panic!(
-            "`watch` never printed {text:?}; it printed:\n{:#?}",
-            self.seen
-        );
-    }
-
-    /// The lines so far that contain `text` (after reading what is there).
-    fn count(&mut self, text: &str) -> usize {
-        while let Ok(next) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(next);
-        }
-        self.seen.iter().filter(|l| l.contains(text)).count()
-    }
-
-    /// Ctrl-C: it ends with 130.
-    fn interrupt(mut self) {
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let code = wait_bounded(&mut self.child);
-        let _ = self.stdout.take().map(std::thread::JoinHandle::join);
-        assert_eq!(code, Some(130), "{:#?}", self.seen);
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use stack_support::Stack;
+use watch_support::Watch;
 
 /// What `cmd` prints in `container` and its exit code.
 async fn run_in(stack: &Stack, container: &str, cmd: &[&str]) -> (Option<i64>, String) {
