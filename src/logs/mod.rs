@@ -249,6 +249,9 @@ struct Tracked {
     last: Option<SystemTime>,
     /// Its exit was told since its last reader started.
     exit_told: bool,
+    /// The exit code of a `die` event that came while it was being read:
+    /// told when the reader ends, even if it is running again by then.
+    died: Option<i64>,
 }
 
 /// A reader's end.
@@ -379,6 +382,7 @@ impl Supervisor {
                 restarted: false,
                 last: None,
                 exit_told: false,
+                died: None,
             },
         );
         true
@@ -418,6 +422,7 @@ impl Supervisor {
         tracked.reading_since = Some(SystemTime::now());
         tracked.restarted = false;
         tracked.exit_told = false;
+        tracked.died = None;
         let reader = Reader {
             engine: self.engine.clone(),
             source: tracked.source.clone(),
@@ -446,6 +451,7 @@ impl Supervisor {
         // to be shown after a restart either.
         tracked.last = done.last.or(tracked.last).or(started);
         let restarted = std::mem::take(&mut tracked.restarted);
+        let died = tracked.died.take();
         let source = tracked.source.clone();
         if !self.options.follow {
             return;
@@ -461,6 +467,10 @@ impl Supervisor {
                     .zip(started)
                     .is_some_and(|(s, r)| s > r);
                 if again || restarted {
+                    // It did stop in between: say so before its next run.
+                    if let Some(code) = died {
+                        self.tell_exit(&done.id, source, code).await;
+                    }
                     self.read_again(&done.id);
                 }
             }
@@ -505,13 +515,16 @@ impl Supervisor {
             EventAction::Start | EventAction::Restart => {}
             EventAction::Die => {
                 // Told here when no reader will tell it (its stream had
-                // ended before the container stopped).
-                if let Some(tracked) = self.containers.get(&event.id)
-                    && tracked.reading_since.is_none()
-                {
-                    let source = tracked.source.clone();
-                    let code = event.exit_code().unwrap_or_default();
-                    self.tell_exit(&event.id, source, code).await;
+                // ended before the container stopped); else kept for the
+                // reader's end, which may find it running again already.
+                let code = event.exit_code().unwrap_or_default();
+                if let Some(tracked) = self.containers.get_mut(&event.id) {
+                    if tracked.reading_since.is_none() {
+                        let source = tracked.source.clone();
+                        self.tell_exit(&event.id, source, code).await;
+                    } else {
+                        tracked.died = Some(code);
+                    }
                 }
                 return;
             }
