@@ -4,10 +4,13 @@
 //! rebuild rules (the container replaced, `restart: true` dependents
 //! restarted and no others, a broken Dockerfile keeping the old container,
 //! an edit during a rebuild not lost), a 5,000-file burst as one action,
-//! and an edit of compose.yaml converging the changed service.
+//! an edit of compose.yaml, `.env` or an env_file converging the changed
+//! service, `initial_sync`, deletes in images without `rm`, and the two
+//! ways in: `up --watch` (logs and action lines; Ctrl-C stops the stack)
+//! and `watch SERVICE` (brings it and its dependencies up, and down again).
 //!
-//! Each test brings a small busybox stack up detached with the real binary,
-//! runs `muster watch --no-up` in the background and reads its action lines
+//! Most tests bring a small busybox stack up detached with the real binary,
+//! run `muster watch --no-up` in the background and read its action lines
 //! (stderr) as they come. Nothing is timed: each step waits (boundedly) for
 //! the line that says it happened, then checks the engine.
 
@@ -409,5 +412,271 @@ async fn a_bind_mounted_file_is_served_at_once_and_not_synced() {
     let answer = engine_support::http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), "/");
     assert!(answer.ends_with("two\n"), "{answer}");
     assert_eq!(watch.count("synced"), 0, "{:#?}", watch.seen);
+    watch.interrupt();
+}
+
+/// The services of `stack` and their states, from `ps -a`.
+fn states(stack: &Stack) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = stack
+        .ps(true)
+        .iter()
+        .map(|r| {
+            (
+                r["Service"].as_str().unwrap_or_default().to_owned(),
+                r["State"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(s, state)| ((*s).to_owned(), (*state).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn up_watch_streams_prefixed_logs_between_action_lines_and_ctrl_c_stops_the_stack() {
+    let Some(scope) = scope("cli_watch_up").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sh, -c, 'echo app is up; exec sleep 600']\n    depends_on: [db]\n    \
+         develop:\n      watch:\n        - {path: ./src, target: /src, action: sync}\n  \
+         db:\n    @\n    command: [sh, -c, 'echo db is up; exec sleep 600']\n",
+    );
+    std::fs::create_dir_all(stack.root().join("src")).expect("mkdir");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut watch = Watch::spawn(&stack, &cache, &["up", "--watch"]);
+    watch.wait_for("watching app");
+    write(&stack, "src/index.html", "hello\n");
+    watch.wait_for("app: synced 1 file in");
+    assert_eq!(
+        run_in(&stack, &stack.id("app"), &["cat", "/src/index.html"])
+            .await
+            .1,
+        "hello\n"
+    );
+    let stdout = watch.interrupt();
+    for (prefix, text) in [("app-1 ", "| app is up"), ("db-1 ", "| db is up")] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(prefix) && l.ends_with(text)),
+            "{prefix}...{text} in\n{stdout}"
+        );
+    }
+    assert_eq!(
+        states(&stack),
+        pairs(&[("app", "exited"), ("db", "exited")]),
+        "Ctrl-C stops the stack that `up --watch` brought up"
+    );
+}
+
+#[tokio::test]
+async fn watch_of_one_service_brings_it_and_its_dependencies_up_and_stops_them_on_ctrl_c() {
+    let Some(scope) = scope("cli_watch_one").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    depends_on:\n      db: {condition: service_healthy}\n    \
+         develop:\n      watch:\n        - {path: ./src, target: /src, action: sync}\n  \
+         db:\n    @\n    command: [sleep, '600']\n    \
+         healthcheck: {test: [CMD, 'true'], interval: 100ms, start_period: 1s, start_interval: 100ms}\n  \
+         other:\n    @\n    command: [sleep, '600']\n    \
+         develop:\n      watch:\n        - {path: ./other, target: /other, action: sync}\n",
+    );
+    std::fs::create_dir_all(stack.root().join("src")).expect("mkdir");
+    std::fs::create_dir_all(stack.root().join("other")).expect("mkdir");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut watch = Watch::start(&stack, &cache, &["app"]);
+    watch.wait_for("watching app");
+    assert_eq!(
+        states(&stack),
+        pairs(&[("app", "running"), ("db", "running")]),
+        "`watch app` brings up app and what it depends on, nothing else"
+    );
+    write(&stack, "other/ignored.txt", "not watched\n");
+    write(&stack, "src/a.txt", "a\n");
+    watch.wait_for("app: synced 1 file");
+    watch.interrupt();
+    assert_eq!(
+        states(&stack),
+        pairs(&[("app", "exited"), ("db", "exited")]),
+        "Ctrl-C stops what `watch` brought up, dependencies included"
+    );
+}
+
+#[tokio::test]
+async fn initial_sync_copies_the_tree_before_any_change() {
+    let Some(scope) = scope("cli_watch_initial").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./src, target: /app, action: sync, initial_sync: true, ignore: [skip.txt]}\n  \
+         lazy:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./src, target: /app, action: sync}\n",
+    );
+    write(&stack, "src/one.txt", "one\n");
+    write(&stack, "src/deep/two.txt", "two\n");
+    write(&stack, "src/skip.txt", "skip\n");
+    let cache = tempfile::tempdir().expect("temp dir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("app: synced 2 files");
+    let app = stack.id("app");
+    assert_eq!(
+        run_in(&stack, &app, &["cat", "/app/one.txt", "/app/deep/two.txt"])
+            .await
+            .1,
+        "one\ntwo\n"
+    );
+    assert_eq!(
+        run_in(&stack, &app, &["test", "-e", "/app/skip.txt"])
+            .await
+            .0,
+        Some(1),
+        "ignored files are not synced at the start either"
+    );
+    assert_eq!(
+        run_in(&stack, &stack.id("lazy"), &["test", "-e", "/app"])
+            .await
+            .0,
+        Some(1),
+        "without initial_sync nothing is copied before a change"
+    );
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn editing_env_or_an_env_file_recreates_the_services_that_use_it() {
+    let Some(scope) = scope("cli_watch_env").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    environment: {MODE: \"${MODE}\"}\n    \
+         env_file: [app.env]\n    develop:\n      watch:\n        - {path: ./src, target: /src, action: sync}\n  \
+         still:\n    @\n    command: [sleep, '600']\n",
+    );
+    std::fs::create_dir_all(stack.root().join("src")).expect("mkdir");
+    write(&stack, ".env", "MODE=one\n");
+    write(&stack, "app.env", "LEVEL=low\n");
+    let cache = tempfile::tempdir().expect("temp dir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let still = stack.id("still");
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+
+    write(&stack, ".env", "MODE=two\n");
+    watch.wait_for("/.env changed: read the project again");
+    assert_eq!(
+        run_in(&stack, &stack.id("app"), &["sh", "-c", "echo $MODE $LEVEL"])
+            .await
+            .1,
+        "two low\n"
+    );
+
+    write(&stack, "app.env", "LEVEL=high\n");
+    watch.wait_for("/app.env changed: read the project again");
+    assert_eq!(
+        run_in(&stack, &stack.id("app"), &["sh", "-c", "echo $MODE $LEVEL"])
+            .await
+            .1,
+        "two high\n"
+    );
+    assert_eq!(
+        stack.id("still"),
+        still,
+        "a service that uses neither stays"
+    );
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn deletes_use_busybox_without_rm_and_say_what_to_do_without_either() {
+    let Some(scope) = scope("cli_watch_rmless").await else {
+        return;
+    };
+    // Dropped after the stack: the images of its containers go last.
+    let images = Images::new();
+    let stack = Stack::new(scope, "");
+    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
+    let rule = |dir: &str| {
+        format!("develop:\n      watch:\n        - {{path: ./src, target: /{dir}, action: sync}}")
+    };
+    stack.write(&format!(
+        "  slim:\n    build: ./slim\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
+         command: [sleep, '600']\n    {}\n  \
+         bare:\n    build: ./bare\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
+         command: [/opt/busybox, sleep, '600']\n    {}\n",
+        rule("slim"),
+        rule("bare"),
+    ));
+    // No `rm` link: busybox is there to run it.
+    write(
+        &stack,
+        "slim/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nRUN rm /bin/rm\n"),
+    );
+    // Neither `rm` nor `busybox` on the PATH.
+    write(
+        &stack,
+        "bare/Dockerfile",
+        &format!(
+            "FROM {TEST_IMAGE}\nRUN mkdir /opt && cp /bin/busybox /opt/ && /opt/busybox rm /bin/rm /bin/busybox\n"
+        ),
+    );
+    for service in ["slim", "bare"] {
+        images.track(&format!("{}-{service}", stack.name));
+    }
+    write(&stack, "src/doomed.txt", "doomed\n");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+    let (slim, bare) = (stack.id("slim"), stack.id("bare"));
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    write(&stack, "src/doomed.txt", "still here\n");
+    watch.wait_for_each(&["slim: synced 1 file", "bare: synced 1 file"]);
+    assert_eq!(
+        run_in(&stack, &bare, &["/opt/busybox", "cat", "/bare/doomed.txt"])
+            .await
+            .1,
+        "still here\n"
+    );
+
+    std::fs::remove_file(stack.root().join("src/doomed.txt")).expect("rm");
+    watch.wait_for_each(&[
+        "slim: synced 1 file",
+        "bare: cannot delete /bare/doomed.txt",
+    ]);
+    assert_eq!(
+        run_in(&stack, &slim, &["test", "-e", "/slim/doomed.txt"])
+            .await
+            .0,
+        Some(1),
+        "deleted with `busybox rm`"
+    );
+    let line = watch
+        .seen
+        .iter()
+        .find(|l| l.contains("bare: cannot delete"))
+        .expect("the failed delete");
+    assert!(
+        line.contains("neither `rm` nor `busybox`") && line.contains("bind-mount"),
+        "{line}"
+    );
     watch.interrupt();
 }

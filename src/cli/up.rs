@@ -146,6 +146,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
         if !attached {
             return Ok(ExitStatus::Success);
         }
+        let services: Vec<String> = summary.services.iter().map(|s| s.service.clone()).collect();
         if args.watch {
             let watch_options = crate::watch::WatchOptions {
                 services: args.services.clone(),
@@ -157,12 +158,11 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> ExitStatus {
                 engine,
                 loaded.clone(),
                 watch_options,
-                true,
+                Some(services),
                 false,
             )
             .await);
         }
-        let services: Vec<String> = summary.services.iter().map(|s| s.service.clone()).collect();
         attach(engine, &loaded.name, &services, args).await
     })
     .unwrap_or_else(|status| status)

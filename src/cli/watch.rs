@@ -76,6 +76,7 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> ExitStatus {
     };
     rt.block_on(async {
         let engine: Arc<dyn Engine> = Arc::new(connect().await?);
+        let mut started = None;
         if !args.no_up {
             let reporter: Arc<dyn FinishingReporter> =
                 Arc::from(progress::reporter(ProgressMode::Auto));
@@ -88,21 +89,23 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> ExitStatus {
                 }
             };
             reporter.finish();
-            result.map_err(|e| report_failure(&e))?;
+            let summary = result.map_err(|e| report_failure(&e))?;
+            started = Some(summary.services.into_iter().map(|s| s.service).collect());
         }
-        Ok(watch_attached(engine, loaded, watch_options, !args.no_up, args.verbose).await)
+        Ok(watch_attached(engine, loaded, watch_options, started, args.verbose).await)
     })
     .unwrap_or_else(|status| status)
 }
 
 /// Streams the logs of the project's services and watches until Ctrl-C;
-/// then stops the stack when `owns_stack` (`watch` or `up --watch`
-/// brought it up).
+/// then stops `brought_up`: the services (the named ones and their
+/// dependencies) that `watch` or `up --watch` brought up, none with
+/// `--no-up`.
 pub(super) async fn watch_attached(
     engine: Arc<dyn Engine>,
     loaded: LoadedProject,
     options: WatchOptions,
-    owns_stack: bool,
+    brought_up: Option<Vec<String>>,
     verbose: bool,
 ) -> ExitStatus {
     let project = loaded.name.clone();
@@ -110,12 +113,13 @@ pub(super) async fn watch_attached(
         inner: progress::reporter(ProgressMode::Plain),
         verbose,
     });
-    let services = options.up.services.clone();
     let mut logs = logs(
         engine.clone(),
         &project,
         LogsOptions {
-            services: services.clone(),
+            services: brought_up
+                .clone()
+                .unwrap_or_else(|| options.up.services.clone()),
             follow: true,
             ..LogsOptions::default()
         },
@@ -146,7 +150,7 @@ pub(super) async fn watch_attached(
     };
     drop(logs);
     drop(printer);
-    if owns_stack {
+    if let Some(services) = brought_up {
         let _ = writeln!(std::io::stderr(), "stopping the stack");
         stop_project(&*engine, &project, &services).await;
     }

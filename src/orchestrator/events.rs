@@ -146,7 +146,7 @@ pub enum WatchEvent {
         build: Duration,
         ready: Duration,
     },
-    /// A rebuild or a reload failed; the old containers keep running.
+    /// A watch action, a rebuild or a reload failed; `reason` says why (and, for a rebuild or reload, that the old containers keep running).
     Failed {
         service: Option<String>,
         reason: String,

@@ -129,10 +129,7 @@ fn describe_watch(event: &WatchEvent) -> (Option<&str>, String) {
                 short(*ready)
             ),
         ),
-        WatchEvent::Failed { service, reason } => (
-            service.as_deref(),
-            format!("{reason} (the running containers are kept)"),
-        ),
+        WatchEvent::Failed { service, reason } => (service.as_deref(), reason.clone()),
         WatchEvent::Reloaded { file, summary } => (
             None,
             format!("{file} changed: read the project again, {summary}"),

@@ -211,20 +211,52 @@ pub async fn sync(engine: &dyn Engine, containers: &[String], op: &SyncOp) -> Re
         }
     }
     if !op.delete.is_empty() {
-        let mut cmd = vec!["rm".to_owned(), "-rf".to_owned(), "--".to_owned()];
-        cmd.extend(op.delete.iter().cloned());
+        for id in containers {
+            delete(engine, id, &op.delete).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `paths` in a container. The engine's API can write files but
+/// not delete them, so this runs `rm` in the container, or busybox's when
+/// the image has busybox but no `rm` link.
+///
+/// # Errors
+/// Neither runs in the image, or the delete fails.
+async fn delete(engine: &dyn Engine, container: &str, paths: &[String]) -> Result<(), String> {
+    for program in [&["rm"][..], &["busybox", "rm"]] {
+        let mut cmd: Vec<String> = program.iter().map(|&p| p.to_owned()).collect();
+        cmd.extend(["-rf".to_owned(), "--".to_owned()]);
+        cmd.extend(paths.iter().cloned());
         let spec = ExecSpec {
             cmd,
             ..ExecSpec::default()
         };
-        for id in containers {
-            let out = engine.exec(id, &spec).await.map_err(|e| e.to_string())?;
-            if out.exit_code != Some(0) {
-                return Err(format!("cannot delete synced files: {}", out.output.trim()));
+        let out = engine
+            .exec(container, &spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        match out.exit_code {
+            Some(0) => return Ok(()),
+            // The runtime could not start it (126) or a shell did not find
+            // it (127): try the next way.
+            Some(126 | 127) => {}
+            _ => {
+                return Err(format!(
+                    "cannot delete {} in the container: {}",
+                    paths.join(", "),
+                    out.output.trim()
+                ));
             }
         }
     }
-    Ok(())
+    Err(format!(
+        "cannot delete {} in the container: the image has neither `rm` nor `busybox`, \
+         and the engine's API cannot delete files; add `rm` to the image, or bind-mount \
+         this path instead of syncing it",
+        paths.join(", "),
+    ))
 }
 
 /// Restarts containers (stop, then start).
@@ -380,7 +412,7 @@ async fn converge(
         Err(e) => {
             reporter.report(Event::Watch(WatchEvent::Failed {
                 service: (rebuilt.len() == 1).then(|| rebuilt[0].clone()),
-                reason: e.to_string(),
+                reason: format!("{e} (the running containers are kept)"),
             }));
             None
         }
@@ -468,7 +500,9 @@ pub async fn watch(
                 }
                 Err(errors) => reporter.report(Event::Watch(WatchEvent::Failed {
                     service: None,
-                    reason: format!("cannot read {file} again: {errors}"),
+                    reason: format!(
+                        "cannot read {file} again: {errors} (the running containers are kept)"
+                    ),
                 })),
             }
             continue;

@@ -2,9 +2,11 @@
 //! watch tests follow what it does without timing anything.
 //!
 //! [`Watch::start`] spawns `muster -p NAME watch ARGS...` in a [`Stack`]'s
-//! directory; [`Watch::wait_for`] waits (boundedly) for the action line that
-//! says a change was handled; [`Watch::interrupt`] is Ctrl-C, which must end
-//! it with 130. Dropping it kills the process if it still runs.
+//! directory ([`Watch::spawn`] any other command, such as `up --watch`);
+//! [`Watch::wait_for`] waits (boundedly) for the action line that says a
+//! change was handled; [`Watch::interrupt`] is Ctrl-C, which must end it
+//! with 130, and gives what it printed on stdout (the services' logs).
+//! Dropping it kills the process if it still runs.
 //!
 //! Include it after `common`, `engine_support` and `stack_support`:
 //! `#[path = "support/watch.rs"] mod watch_support;`.
@@ -34,8 +36,14 @@ impl Watch {
     pub fn start(stack: &Stack, cache: &tempfile::TempDir, args: &[&str]) -> Self {
         let mut all = vec!["watch"];
         all.extend_from_slice(args);
+        Self::spawn(stack, cache, &all)
+    }
+
+    /// `muster ARGS...` in `stack`'s directory, read as [`Watch::start`]
+    /// does.
+    pub fn spawn(stack: &Stack, cache: &tempfile::TempDir, args: &[&str]) -> Self {
         let mut child = stack
-            .test(&all)
+            .test(args)
             .env("XDG_CACHE_HOME", &cache.path().display().to_string())
             .command()
             .stdout(Stdio::piped())
@@ -75,6 +83,22 @@ impl Watch {
         );
     }
 
+    /// Waits (a bounded time) for new lines containing each of `texts`,
+    /// in any order (services act in parallel).
+    pub fn wait_for_each(&mut self, texts: &[&str]) {
+        let mut missing: Vec<&str> = texts.to_vec();
+        while !missing.is_empty() {
+            let Ok(next) = self.lines.recv_timeout(Duration::from_secs(90)) else {
+                panic!(
+                    "`watch` never printed {missing:?}; it printed:\n{:#?}",
+                    self.seen
+                );
+            };
+            missing.retain(|text| !next.contains(text));
+            self.seen.push(next);
+        }
+    }
+
     /// The lines so far that contain `text` (after reading what is there).
     pub fn count(&mut self, text: &str) -> usize {
         while let Ok(next) = self.lines.recv_timeout(Duration::from_millis(500)) {
@@ -83,16 +107,24 @@ impl Watch {
         self.seen.iter().filter(|l| l.contains(text)).count()
     }
 
-    /// Ctrl-C: it ends with 130.
-    pub fn interrupt(mut self) {
+    /// Ctrl-C: it ends with 130. Returns what it printed on stdout.
+    pub fn interrupt(mut self) -> String {
         let status = std::process::Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
         let code = wait_bounded(&mut self.child);
-        let _ = self.stdout.take().map(std::thread::JoinHandle::join);
+        let stdout = self
+            .stdout
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(next);
+        }
         assert_eq!(code, Some(130), "{:#?}", self.seen);
+        stdout
     }
 }
 
