@@ -494,7 +494,7 @@ async fn watch_of_one_service_brings_it_and_its_dependencies_up_and_stops_them_o
     std::fs::create_dir_all(stack.root().join("src")).expect("mkdir");
     std::fs::create_dir_all(stack.root().join("other")).expect("mkdir");
     let cache = tempfile::tempdir().expect("temp dir");
-    let mut watch = Watch::start(&stack, &cache, &["app"]);
+    let mut watch = Watch::start(&stack, &cache, &["--progress", "plain", "app"]);
     watch.wait_for("watching app");
     assert_eq!(
         states(&stack),
@@ -513,17 +513,20 @@ async fn watch_of_one_service_brings_it_and_its_dependencies_up_and_stops_them_o
 }
 
 #[tokio::test]
-async fn initial_sync_copies_the_tree_before_any_change() {
+async fn initial_sync_copies_the_tree_at_the_start_and_into_recreated_containers() {
     let Some(scope) = scope("cli_watch_initial").await else {
         return;
     };
-    let stack = Stack::new(
-        scope,
-        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
-         - {path: ./src, target: /app, action: sync, initial_sync: true, ignore: [skip.txt]}\n  \
-         lazy:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
-         - {path: ./src, target: /app, action: sync}\n",
-    );
+    let body = |mode: &str| {
+        format!(
+            "  app:\n    @\n    command: [sleep, '600']\n    environment: {{MODE: {mode}}}\n    \
+             develop:\n      watch:\n        \
+             - {{path: ./src, target: /app, action: sync, initial_sync: true, ignore: [skip.txt]}}\n  \
+             lazy:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+             - {{path: ./src, target: /app, action: sync}}\n"
+        )
+    };
+    let stack = Stack::new(scope, &body("one"));
     write(&stack, "src/one.txt", "one\n");
     write(&stack, "src/deep/two.txt", "two\n");
     write(&stack, "src/skip.txt", "skip\n");
@@ -551,6 +554,22 @@ async fn initial_sync_copies_the_tree_before_any_change() {
             .0,
         Some(1),
         "without initial_sync nothing is copied before a change"
+    );
+
+    // A new container starts from the image: the tree is copied into it.
+    stack.write(&body("two"));
+    watch.wait_for_each(&["compose.yaml changed", "app: synced 2 files"]);
+    let new_app = stack.id("app");
+    assert_ne!(new_app, app);
+    assert_eq!(
+        run_in(
+            &stack,
+            &new_app,
+            &["cat", "/app/one.txt", "/app/deep/two.txt"]
+        )
+        .await
+        .1,
+        "one\ntwo\n"
     );
     watch.interrupt();
 }

@@ -33,6 +33,9 @@ pub struct WatchArgs {
     /// Quiet period that ends a batch of changes, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 30)]
     quiet_ms: u64,
+    /// How to show the progress of bringing the stack up
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
 }
 
 /// Action lines for the terminal: plain lines, the number of watches only
@@ -78,8 +81,7 @@ pub fn run(global: &GlobalArgs, args: &WatchArgs) -> ExitStatus {
         let engine: Arc<dyn Engine> = Arc::new(connect().await?);
         let mut started = None;
         if !args.no_up {
-            let reporter: Arc<dyn FinishingReporter> =
-                Arc::from(progress::reporter(ProgressMode::Auto));
+            let reporter: Arc<dyn FinishingReporter> = Arc::from(progress::reporter(args.progress));
             let result = tokio::select! {
                 result = up(engine.clone(), &loaded, &watch_options.up, reporter.clone()) => result,
                 _ = tokio::signal::ctrl_c() => {

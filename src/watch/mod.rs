@@ -45,7 +45,7 @@ use crate::model::types::VolumeType;
 use crate::model::{self, LoadedProject, ProjectOptions};
 use crate::orchestrator::events::{Event, Reporter, WatchEvent};
 use crate::orchestrator::spec::{project_filter, service_filter};
-use crate::orchestrator::up::{UpOptions, up};
+use crate::orchestrator::up::{UpOptions, UpSummary, up};
 
 use self::plan::{ServicePlan, SyncOp};
 use self::rules::Trigger;
@@ -361,14 +361,15 @@ impl Reporter for BuildTimes {
 }
 
 /// Runs `up` for a rebuild or a reload and reports what it did. The
-/// orchestrator's own events go to `reporter` too.
+/// orchestrator's own events go to `reporter` too. `None` when it failed
+/// (reported).
 async fn converge(
     engine: &Arc<dyn Engine>,
     loaded: &LoadedProject,
     options: &UpOptions,
     rebuilt: &[String],
     reporter: &Arc<dyn Reporter>,
-) -> Option<String> {
+) -> Option<UpSummary> {
     let began = Instant::now();
     let times = Arc::new(BuildTimes {
         inner: Arc::clone(reporter),
@@ -407,7 +408,7 @@ async fn converge(
                     }));
                 }
             }
-            Some(summary.line())
+            Some(summary)
         }
         Err(e) => {
             reporter.report(Event::Watch(WatchEvent::Failed {
@@ -450,6 +451,43 @@ fn start(
     })
 }
 
+/// The services that have a new container after `up`.
+fn replaced(summary: &UpSummary) -> Vec<String> {
+    summary
+        .services
+        .iter()
+        .filter(|r| r.created + r.recreated > 0)
+        .map(|r| r.service.clone())
+        .collect()
+}
+
+/// Copies the whole tree of each `initial_sync` rule into its service's
+/// containers: when watching begins (`only` is `None`), and into the new
+/// containers of the services in `only` after a rebuild or a reload, which
+/// start from the image and so lack what was synced into the old ones.
+async fn initial_sync(
+    engine: &dyn Engine,
+    project: &str,
+    triggers: &[Trigger],
+    only: Option<&[String]>,
+    reporter: &dyn Reporter,
+) {
+    let wanted = triggers
+        .iter()
+        .filter(|t| t.initial_sync && only.is_none_or(|services| services.contains(&t.service)));
+    for trigger in wanted {
+        let op = plan::initial_sync(trigger);
+        if !op.is_empty() {
+            let plan = ServicePlan {
+                service: trigger.service.clone(),
+                sync: op,
+                ..ServicePlan::default()
+            };
+            apply(engine, project, &plan, reporter).await;
+        }
+    }
+}
+
 /// Watches until cancelled (drop the future). The stack is expected to be
 /// up: `watch` only acts on changes (and `initial_sync` rules).
 ///
@@ -465,17 +503,7 @@ pub async fn watch(
     let mut loaded = loaded;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut session = start(&loaded, &options.services, &*reporter, tx.clone())?;
-    for trigger in session.triggers.iter().filter(|t| t.initial_sync) {
-        let op = plan::initial_sync(trigger);
-        if !op.is_empty() {
-            let plan = ServicePlan {
-                service: trigger.service.clone(),
-                sync: op,
-                ..ServicePlan::default()
-            };
-            apply(&*engine, &loaded.name, &plan, &*reporter).await;
-        }
-    }
+    initial_sync(&*engine, &loaded.name, &session.triggers, None, &*reporter).await;
     while let Some(batch) = plan::next_batch(&mut rx, options.quiet, plan::MAX_WAIT).await {
         let changed_files: Vec<&PathBuf> =
             batch.iter().filter(|p| session.files.contains(p)).collect();
@@ -484,10 +512,13 @@ pub async fn watch(
             match model::load(&options.project) {
                 Ok(reloaded) => {
                     let services: Vec<String> = options.up.services.clone();
-                    if let Some(summary) =
-                        converge(&engine, &reloaded, &options.up, &services, &reporter).await
-                    {
-                        reporter.report(Event::Watch(WatchEvent::Reloaded { file, summary }));
+                    let summary =
+                        converge(&engine, &reloaded, &options.up, &services, &reporter).await;
+                    if let Some(summary) = &summary {
+                        reporter.report(Event::Watch(WatchEvent::Reloaded {
+                            file,
+                            summary: summary.line(),
+                        }));
                     }
                     loaded = reloaded;
                     match start(&loaded, &options.services, &*reporter, tx.clone()) {
@@ -496,6 +527,17 @@ pub async fn watch(
                             service: None,
                             reason: e.to_string(),
                         })),
+                    }
+                    if let Some(summary) = summary {
+                        let new = replaced(&summary);
+                        initial_sync(
+                            &*engine,
+                            &loaded.name,
+                            &session.triggers,
+                            Some(&new),
+                            &*reporter,
+                        )
+                        .await;
                     }
                 }
                 Err(errors) => reporter.report(Event::Watch(WatchEvent::Failed {
@@ -518,8 +560,19 @@ pub async fn watch(
             others.map(|p| apply(&*engine, &loaded.name, p, &*reporter)),
         )
         .await;
-        if !rebuilds.is_empty() {
-            converge(&engine, &loaded, &options.up, &rebuilds, &reporter).await;
+        if !rebuilds.is_empty()
+            && let Some(summary) =
+                converge(&engine, &loaded, &options.up, &rebuilds, &reporter).await
+        {
+            let new = replaced(&summary);
+            initial_sync(
+                &*engine,
+                &loaded.name,
+                &session.triggers,
+                Some(&new),
+                &*reporter,
+            )
+            .await;
         }
     }
     drop(session.watcher);
