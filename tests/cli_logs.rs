@@ -14,13 +14,12 @@ mod engine_support;
 mod stack_support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::Duration;
 
 use engine_support::scope;
 use muster::engine::Engine;
-use stack_support::{Stack, drain, wait_bounded};
+use stack_support::{Lines, Running, Stack, drain, wait_bounded};
 
 /// Brings the stack up detached and waits until `container` printed
 /// `marker` (so that what the test reads is all there).
@@ -253,92 +252,12 @@ async fn a_pipe_closed_early_ends_logs_quietly_with_0() {
     assert_eq!(stderr, "", "quiet on a closed pipe");
 }
 
-/// `muster logs -f` running in the background, its lines sent as they come.
-struct Follow {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Follow {
-    fn start(stack: &Stack, args: &[&str]) -> Self {
-        let mut all = vec!["logs", "-f"];
-        all.extend_from_slice(args);
-        let mut child = stack
-            .test(&all)
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn muster logs -f");
-        let stderr = drain(child.stderr.take().expect("stderr"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Waits (a bounded time) until a line equal to `line` was printed.
-    fn wait_for(&mut self, line: &str) {
-        if self.seen.iter().any(|l| l == line) {
-            return;
-        }
-        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(60)) {
-            let found = next == line;
-            self.seen.push(next);
-            if found {
-                return;
-            }
-        }
-        panic!(
-            "`logs -f` never printed {line:?}; it printed:\n{:#?}",
-            self.seen
-        );
-    }
-
-    fn count(&self, line: &str) -> usize {
-        self.seen.iter().filter(|l| *l == line).count()
-    }
-
-    /// Ctrl-C: it must end with 0, quietly.
-    fn interrupt(mut self) -> Vec<String> {
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let code = wait_bounded(&mut self.child);
-        let stderr = self.stderr.take().map(|s| s.join().unwrap_or_default());
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        assert_eq!(
-            code,
-            Some(0),
-            "stderr: {stderr:?}\nstdout: {:#?}",
-            self.seen
-        );
-        std::mem::take(&mut self.seen)
-    }
-}
-
-impl Drop for Follow {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `muster logs -f ARGS...` in the background, its stdout lines read as
+/// they come; Ctrl-C must end it with 0, quietly.
+fn follow(stack: &Stack, args: &[&str]) -> Running {
+    let mut all = vec!["logs", "-f"];
+    all.extend_from_slice(args);
+    Running::spawn(stack.test(&all).command(), Lines::Stdout)
 }
 
 #[tokio::test]
@@ -361,15 +280,13 @@ async fn follow_picks_up_a_recreated_container_and_a_scaled_up_replica() {
     let stack = Stack::new(scope, &body("v1", 1));
     up(&stack, &format!("{}-web-1", stack.name), "web v1").await;
 
-    let mut follow = Follow::start(&stack, &[]);
-    follow.wait_for("web-1    | web v1");
-    follow.wait_for("keeper-1 | keeping");
+    let mut follow = follow(&stack, &[]);
+    follow.wait_for_each(&["web-1    | web v1", "keeper-1 | keeping"]);
 
     // `up` recreates web-1 (its command changed) and adds web-2.
     stack.write(&body("v2", 2));
     stack.muster(&["up", "-d", "--progress", "plain"]).success();
-    follow.wait_for("web-1    | web v2");
-    follow.wait_for("web-2    | web v2");
+    follow.wait_for_each(&["web-1    | web v2", "web-2    | web v2"]);
     assert!(
         follow
             .seen
@@ -378,7 +295,7 @@ async fn follow_picks_up_a_recreated_container_and_a_scaled_up_replica() {
         "the old web-1 says it exited: {:#?}",
         follow.seen
     );
-    let seen = follow.interrupt();
+    let (seen, _) = follow.interrupt(0);
     assert_eq!(
         seen.iter().filter(|l| *l == "web-1    | web v1").count(),
         1,
@@ -401,7 +318,7 @@ async fn a_restarted_container_goes_on_without_repeating_lines() {
     let name = format!("{}-ticker-1", stack.name);
     up(&stack, &name, "run").await;
 
-    let mut follow = Follow::start(&stack, &[]);
+    let mut follow = follow(&stack, &[]);
     follow.wait_for("ticker-1 | run");
     stack
         .engine()
@@ -412,15 +329,13 @@ async fn a_restarted_container_goes_on_without_repeating_lines() {
     // The second run prints `run` again: shown once more, the first run's
     // line not repeated.
     stack.logs_with(&name, "run\nrun").await;
-    for _ in 0..600 {
+    // Each count reads for half a second: a minute in all.
+    for _ in 0..120 {
         if follow.count("ticker-1 | run") >= 2 {
             break;
         }
-        if let Ok(line) = follow.lines.recv_timeout(Duration::from_millis(100)) {
-            follow.seen.push(line);
-        }
     }
-    let seen = follow.interrupt();
+    let (seen, _) = follow.interrupt(0);
     let runs = seen.iter().filter(|l| *l == "ticker-1 | run").count();
     assert_eq!(runs, 2, "{seen:#?}");
     let exit = seen

@@ -1,14 +1,17 @@
 //! A compose project on the real engine, named after the test's scope, run
 //! with the real `muster` binary, and the guard that takes it down: shared
-//! by the CLI tests that need a stack (`cli_stack`, `cli_logs`).
+//! by the CLI tests that need a stack (`cli_stack`, `cli_logs`, `cli_watch`),
+//! and [`Running`]: a command such as `logs -f` or `watch` followed line by
+//! line.
 //!
 //! Include it after `common` and `engine_support`:
 //! `#[path = "support/stack.rs"] mod stack_support;`.
 #![allow(dead_code, reason = "each test binary uses a part of it")]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use muster::engine::{DockerEngine, Engine, LabelFilter, LogOptions, RemoveContainerOptions};
@@ -221,4 +224,135 @@ pub fn wait_bounded(child: &mut Child) -> Option<i32> {
     let _ = child.kill();
     let _ = child.wait();
     panic!("muster did not exit after SIGINT");
+}
+
+/// Which output of a [`Running`] command its lines are read from.
+pub enum Lines {
+    Stdout,
+    Stderr,
+}
+
+/// A `muster` command running in the background (`logs -f`, `watch`,
+/// `up --watch`): one of its outputs read line by line as it comes, the
+/// other kept whole. Tests wait (boundedly) for the line that says what
+/// they expect, never for a time. Dropping it kills the process if it
+/// still runs.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+    other: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// Spawns `command`, reading `read` line by line.
+    pub fn spawn(mut command: Command, read: Lines) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn muster");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        let send_lines = move |pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        };
+        let other = match read {
+            Lines::Stdout => {
+                send_lines(Box::new(stdout));
+                drain(stderr)
+            }
+            Lines::Stderr => {
+                send_lines(Box::new(stderr));
+                drain(stdout)
+            }
+        };
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            other: Some(other),
+        }
+    }
+
+    /// Waits (a bounded time) for a new line containing `text`; returns it.
+    pub fn wait_for(&mut self, text: &str) -> String {
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(90)) {
+            let found = next.contains(text);
+            self.seen.push(next.clone());
+            if found {
+                return next;
+            }
+        }
+        panic!(
+            "muster never printed {text:?}; it printed:\n{:#?}",
+            self.seen
+        );
+    }
+
+    /// Waits (a bounded time) for new lines containing each of `texts`,
+    /// in any order (services act in parallel).
+    pub fn wait_for_each(&mut self, texts: &[&str]) {
+        let mut missing: Vec<&str> = texts.to_vec();
+        while !missing.is_empty() {
+            let Ok(next) = self.lines.recv_timeout(Duration::from_secs(90)) else {
+                panic!(
+                    "muster never printed {missing:?}; it printed:\n{:#?}",
+                    self.seen
+                );
+            };
+            missing.retain(|text| !next.contains(text));
+            self.seen.push(next);
+        }
+    }
+
+    /// The lines so far that contain `text`, after reading what comes
+    /// within half a second.
+    pub fn count(&mut self, text: &str) -> usize {
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(next);
+        }
+        self.seen.iter().filter(|l| l.contains(text)).count()
+    }
+
+    /// Ctrl-C: it must end with `code`. Returns every line read and the
+    /// whole of the other output.
+    pub fn interrupt(mut self, code: i32) -> (Vec<String>, String) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let ended = wait_bounded(&mut self.child);
+        let other = self
+            .other
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default();
+        while let Ok(next) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(next);
+        }
+        assert_eq!(
+            ended,
+            Some(code),
+            "lines: {:#?}\nthe other output: {other}",
+            self.seen
+        );
+        (std::mem::take(&mut self.seen), other)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
