@@ -129,6 +129,82 @@ async fn sync_copies_new_changed_and_deleted_files_and_skips_ignored_ones() {
     watch.interrupt();
 }
 
+/// The ways editors and tools save a file.
+const EDITORS: [&str; 3] = ["atomic write", "vim", "JetBrains"];
+
+/// Saves `text` into the existing `file` as `editor` does.
+fn save_as(editor: &str, file: &std::path::Path, text: &str) {
+    use std::fs::{remove_file, rename, write};
+    let dir = file.parent().expect("dir");
+    let name = file.file_name().expect("name").to_string_lossy();
+    let beside = |suffix: &str| dir.join(format!("{name}{suffix}"));
+    match editor {
+        // A temporary file renamed over the real one.
+        "atomic write" => {
+            write(beside(".tmp4821"), text).expect("write");
+            rename(beside(".tmp4821"), file).expect("rename");
+        }
+        // A swap file, a probe file, the old file renamed to a backup.
+        "vim" => {
+            let swap = dir.join(format!(".{name}.swp"));
+            write(&swap, "swap").expect("write");
+            write(dir.join("4913"), "").expect("write");
+            remove_file(dir.join("4913")).expect("rm");
+            rename(file, beside("~")).expect("rename");
+            write(file, text).expect("write");
+            remove_file(beside("~")).expect("rm");
+            remove_file(&swap).expect("rm");
+        }
+        // "Safe write": new and old copies beside it, renamed.
+        "JetBrains" => {
+            write(beside("___jb_tmp___"), text).expect("write");
+            rename(file, beside("___jb_old___")).expect("rename");
+            rename(beside("___jb_tmp___"), file).expect("rename");
+            remove_file(beside("___jb_old___")).expect("rm");
+        }
+        other => panic!("no editor {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_editor_save_is_one_change_whatever_the_editor() {
+    let Some(scope) = scope("cli_watch_saves").await else {
+        return;
+    };
+    let stack = Stack::new(
+        scope,
+        "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./src, target: /app, action: sync}\n",
+    );
+    let page = stack.root().join("src/page.html");
+    write(&stack, "src/page.html", "first\n");
+    let cache = tempfile::tempdir().expect("temp dir");
+    stack.muster(&["up", "-d", "--progress", "plain"]).success();
+    let id = stack.id("app");
+    // A long quiet period, so that a save's steps fall in one batch
+    // however slowly this machine runs them.
+    let mut watch = Watch::start(&stack, &cache, &["--no-up", "--quiet-ms", "500"]);
+    watch.wait_for("watching");
+    for editor in EDITORS {
+        let text = format!("saved by {editor}\n");
+        save_as(editor, &page, &text);
+        let line = watch.wait_for("app: synced");
+        assert!(line.contains("app: synced 1 file in"), "{editor}: {line}");
+        assert_eq!(
+            run_in(&stack, &id, &["ls", "-A", "/app"]).await.1,
+            "page.html\n",
+            "{editor}: nothing but the file reaches the container"
+        );
+        assert_eq!(
+            run_in(&stack, &id, &["cat", "/app/page.html"]).await.1,
+            text,
+            "{editor}"
+        );
+    }
+    assert_eq!(watch.count("synced"), EDITORS.len(), "{:#?}", watch.seen);
+    watch.interrupt();
+}
+
 #[tokio::test]
 async fn sync_exec_runs_the_command_and_sync_restart_restarts() {
     let Some(scope) = scope("cli_watch_exec").await else {

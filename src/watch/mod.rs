@@ -431,7 +431,7 @@ fn start(
     loaded: &LoadedProject,
     services: &[String],
     reporter: &dyn Reporter,
-    tx: mpsc::UnboundedSender<PathBuf>,
+    tx: mpsc::UnboundedSender<plan::Change>,
 ) -> Result<Session, WatchError> {
     let mut triggers = triggers(loaded, services, reporter)?;
     let dirs = watcher::prepare(&mut triggers);

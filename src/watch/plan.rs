@@ -17,28 +17,68 @@ pub const QUIET: Duration = Duration::from_millis(30);
 /// The longest a batch waits for quiet under a steady stream of changes.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
 
+/// A changed path, as the watcher saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: PathBuf,
+    /// The change made it: it was not there before.
+    pub created: bool,
+}
+
+impl Change {
+    /// A change to a path that may have been there before.
+    #[must_use]
+    pub fn to(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            created: false,
+        }
+    }
+
+    /// The creation of a path.
+    #[must_use]
+    pub fn created(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            created: true,
+        }
+    }
+}
+
 /// The next batch of changed paths: waits for one change, then gathers the
 /// ones that follow until `quiet` passes without one (or `max_wait` passes
 /// in all). `None` when the channel is closed and empty. Changes that come
 /// while the caller acts on a batch wait in the channel for the next one:
 /// none is lost.
+///
+/// A path whose first change in the batch created it and that is gone at
+/// its end (a temporary file written and renamed over the real one, as
+/// atomic saves do) was never there for a container to have: it is left
+/// out, so such a save is one change.
 pub async fn next_batch(
-    rx: &mut mpsc::UnboundedReceiver<PathBuf>,
+    rx: &mut mpsc::UnboundedReceiver<Change>,
     quiet: Duration,
     max_wait: Duration,
 ) -> Option<BTreeSet<PathBuf>> {
     let first = rx.recv().await?;
-    let mut batch = BTreeSet::from([first]);
+    let mut batch = BTreeMap::from([(first.path, first.created)]);
     let deadline = Instant::now() + max_wait;
     loop {
         let until = (Instant::now() + quiet).min(deadline);
         match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(path)) => {
-                batch.insert(path);
+            Ok(Some(change)) => {
+                batch.entry(change.path).or_insert(change.created);
             }
-            Ok(None) | Err(_) => return Some(batch),
+            Ok(None) | Err(_) => break,
         }
     }
+    Some(
+        batch
+            .into_iter()
+            .filter(|(path, created)| !created || path.exists())
+            .map(|(path, _)| path)
+            .collect(),
+    )
 }
 
 /// Files to copy into a container and paths to delete there, for one rule.

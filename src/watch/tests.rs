@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::plan::{self, SyncOp, next_batch};
+use super::plan::{self, Change, SyncOp, next_batch};
 use super::rules::Trigger;
 use super::{WatchError, apply, triggers};
 use crate::build::ignore::IgnoreRules;
@@ -216,13 +216,13 @@ async fn changes_within_the_quiet_period_are_one_batch_and_later_ones_are_kept()
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sender = tokio::spawn(async move {
         for i in 0..5 {
-            tx.send(PathBuf::from(format!("/f{i}"))).expect("send");
+            tx.send(Change::to(format!("/f{i}"))).expect("send");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        tx.send(PathBuf::from("/late")).expect("send");
+        tx.send(Change::to("/late")).expect("send");
         // Sent while nobody reads: waits for the next batch.
-        tx.send(PathBuf::from("/queued")).expect("send");
+        tx.send(Change::to("/queued")).expect("send");
     });
     let quiet = Duration::from_millis(30);
     let first = next_batch(&mut rx, quiet, Duration::from_secs(10))
@@ -244,12 +244,43 @@ async fn changes_within_the_quiet_period_are_one_batch_and_later_ones_are_kept()
     );
 }
 
+#[tokio::test]
+async fn a_file_created_and_gone_within_a_batch_is_left_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("index.html"), "saved").expect("write");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for change in [
+        // An atomic save: a temporary file written, then renamed over.
+        Change::created(path("index.html.tmp1234")),
+        Change::to(path("index.html.tmp1234")),
+        Change::to(path("index.html")),
+        // A file that was there and is gone: its delete must go out.
+        Change::to(path("removed.txt")),
+        // Gone, then made again and gone again: it was there before.
+        Change::to(path("again.txt")),
+        Change::created(path("again.txt")),
+        // Made and still there.
+        Change::created(path("index.html")),
+    ] {
+        tx.send(change).expect("send");
+    }
+    drop(tx);
+    let batch = next_batch(&mut rx, Duration::from_millis(30), Duration::from_secs(10))
+        .await
+        .expect("batch");
+    assert_eq!(
+        batch,
+        [path("again.txt"), path("index.html"), path("removed.txt")].into()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_steady_stream_still_gives_a_batch_after_the_longest_wait() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _sender = tokio::spawn(async move {
         for i in 0.. {
-            if tx.send(PathBuf::from(format!("/f{i}"))).is_err() {
+            if tx.send(Change::to(format!("/f{i}"))).is_err() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

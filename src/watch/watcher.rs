@@ -11,6 +11,7 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use super::WatchError;
+use super::plan::Change;
 use super::rules::{NEVER_WATCHED, Trigger};
 
 /// Walks each rule's path and returns the directories to watch; reads the
@@ -92,7 +93,7 @@ impl Watcher {
         triggers: Arc<Vec<Trigger>>,
         dirs: BTreeSet<PathBuf>,
         files: Vec<PathBuf>,
-        tx: mpsc::UnboundedSender<PathBuf>,
+        tx: mpsc::UnboundedSender<Change>,
     ) -> Result<Self, WatchError> {
         let (raw_tx, mut raw_rx) = mpsc::unbounded_channel();
         let mut inner = notify::recommended_watcher(move |event| {
@@ -131,9 +132,10 @@ impl Watcher {
                 if matches!(event.kind, EventKind::Access(_)) {
                     continue;
                 }
+                let created = matches!(event.kind, EventKind::Create(_));
                 for path in event.paths {
                     if files.contains(&path) {
-                        let _ = tx.send(path);
+                        let _ = tx.send(Change { path, created });
                         continue;
                     }
                     let relevant: Vec<&Trigger> = triggers
@@ -164,7 +166,7 @@ impl Watcher {
                         }
                     }
                     if relevant.iter().any(|t| t.matches(&path)) {
-                        let _ = tx.send(path);
+                        let _ = tx.send(Change { path, created });
                     }
                 }
             }
