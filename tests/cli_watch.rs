@@ -206,7 +206,7 @@ async fn an_editor_save_is_one_change_whatever_the_editor() {
 }
 
 #[tokio::test]
-async fn sync_exec_runs_the_command_and_sync_restart_restarts() {
+async fn sync_exec_runs_the_command_and_sync_restart_and_restart_restart() {
     let Some(scope) = scope("cli_watch_exec").await else {
         return;
     };
@@ -215,9 +215,12 @@ async fn sync_exec_runs_the_command_and_sync_restart_restarts() {
         "  app:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
          - {path: ./conf, target: /conf, action: sync+exec, exec: {command: [sh, -c, 'cat /conf/x > /ran']}}\n  \
          other:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
-         - {path: ./other, target: /other, action: sync+restart}\n",
+         - {path: ./other, target: /other, action: sync+restart}\n  \
+         plain:\n    @\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+         - {path: ./plain.conf, action: restart}\n",
     );
     let cache = tempfile::tempdir().expect("temp dir");
+    write(&stack, "plain.conf", "one\n");
     std::fs::create_dir_all(stack.root().join("conf")).expect("mkdir");
     std::fs::create_dir_all(stack.root().join("other")).expect("mkdir");
     stack.muster(&["up", "-d", "--progress", "plain"]).success();
@@ -238,6 +241,13 @@ async fn sync_exec_runs_the_command_and_sync_restart_restarts() {
         "two\n"
     );
     assert_ne!(started_at(&stack, &other).await, before);
+
+    let plain = stack.id("plain");
+    let before = started_at(&stack, &plain).await;
+    write(&stack, "plain.conf", "two\n");
+    watch.wait_for("plain: restarted");
+    assert_eq!(stack.id("plain"), plain, "the same container");
+    assert_ne!(started_at(&stack, &plain).await, before);
     watch.interrupt();
 }
 
@@ -352,7 +362,12 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
         "web/Dockerfile",
         &format!("FROM {TEST_IMAGE}\nRUN exit 3\n"),
     );
-    watch.wait_for("running containers are kept");
+    let line = watch.wait_for("running containers are kept");
+    assert!(
+        line.contains("web: ") && line.contains("failed at step 2/3 RUN exit 3"),
+        "{:#?}",
+        watch.seen
+    );
     assert_eq!(stack.id("web"), new_web);
     // The next change tries again.
     write(
@@ -369,6 +384,61 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
         "three\n"
     );
     images.track_layers(&watch.seen.join("\n"));
+    watch.interrupt();
+}
+
+#[tokio::test]
+async fn services_that_share_a_build_are_rebuilt_once() {
+    let Some(scope) = scope("cli_watch_shared").await else {
+        return;
+    };
+    // Dropped after the stack: the images of its containers go last.
+    let images = Images::new();
+    let stack = Stack::new(scope, "");
+    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
+    let service = |name: &str| {
+        format!(
+            "  {name}:\n    build: ./app\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
+             command: [sleep, '600']\n    develop:\n      watch:\n        - {{path: ./app, action: rebuild}}\n"
+        )
+    };
+    stack.write(&format!("{}{}", service("api"), service("jobs")));
+    write(
+        &stack,
+        "app/Dockerfile",
+        &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\n"),
+    );
+    write(&stack, "app/baked.txt", "one\n");
+    for service in ["api", "jobs"] {
+        images.track(&format!("{}-{service}", stack.name));
+    }
+    let cache = tempfile::tempdir().expect("temp dir");
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    watch.wait_for("watching");
+    let before = watch.seen.len();
+    write(&stack, "app/baked.txt", "two\n");
+    watch.wait_for_each(&["api: rebuilt in", "jobs: rebuilt in"]);
+    images.track_layers(&watch.seen.join("\n"));
+    for service in ["api", "jobs"] {
+        track_image(&stack, &images, service).await;
+        assert_eq!(
+            run_in(&stack, &stack.id(service), &["cat", "/baked.txt"])
+                .await
+                .1,
+            "two\n"
+        );
+    }
+    let steps = watch.seen[before..]
+        .iter()
+        .filter(|l| l.contains("Step 2/"))
+        .count();
+    assert_eq!(steps, 1, "one build for both: {:#?}", watch.seen);
     watch.interrupt();
 }
 

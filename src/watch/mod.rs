@@ -413,7 +413,7 @@ async fn converge(
         Err(e) => {
             reporter.report(Event::Watch(WatchEvent::Failed {
                 service: (rebuilt.len() == 1).then(|| rebuilt[0].clone()),
-                reason: format!("{e} (the running containers are kept)"),
+                reason: kept(&e.to_string()),
             }));
             None
         }
@@ -449,6 +449,20 @@ fn start(
         files,
         watcher,
     })
+}
+
+/// `reason` for a failure that left the old containers running: said at
+/// the end of its first line, before any detail lines.
+fn kept(reason: &str) -> String {
+    let (first, rest) = reason
+        .split_once('\n')
+        .map_or((reason, ""), |(f, r)| (f, r));
+    let mut text = format!("{first} (the running containers are kept)");
+    if !rest.is_empty() {
+        text.push('\n');
+        text.push_str(rest);
+    }
+    text
 }
 
 /// The services that have a new container after `up`.
@@ -542,9 +556,7 @@ pub async fn watch(
                 }
                 Err(errors) => reporter.report(Event::Watch(WatchEvent::Failed {
                     service: None,
-                    reason: format!(
-                        "cannot read {file} again: {errors} (the running containers are kept)"
-                    ),
+                    reason: kept(&format!("cannot read {file} again: {errors}")),
                 })),
             }
             continue;
