@@ -360,12 +360,32 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
     write(
         &stack,
         "web/Dockerfile",
-        &format!("FROM {TEST_IMAGE}\nRUN exit 3\n"),
+        &format!("FROM {TEST_IMAGE}\nRUN echo the compiler says no; exit 3\n"),
     );
     let line = watch.wait_for("running containers are kept");
     assert!(
-        line.contains("web: ") && line.contains("failed at step 2/3 RUN exit 3"),
+        line.contains("web: ")
+            && line.contains("failed at step 2/3 RUN echo the compiler says no; exit 3"),
         "{:#?}",
+        watch.seen
+    );
+    // The failed build's output is shown; a good build's is not.
+    assert!(
+        watch
+            .seen
+            .iter()
+            .any(|l| l.ends_with("web | the compiler says no")),
+        "{:#?}",
+        watch.seen
+    );
+    assert_eq!(
+        watch
+            .seen
+            .iter()
+            .filter(|l| l.contains("| Step 1/"))
+            .count(),
+        1,
+        "only the failed build's output: {:#?}",
         watch.seen
     );
     assert_eq!(stack.id("web"), new_web);
@@ -434,11 +454,23 @@ async fn services_that_share_a_build_are_rebuilt_once() {
             "two\n"
         );
     }
-    let steps = watch.seen[before..]
-        .iter()
-        .filter(|l| l.contains("Step 2/"))
-        .count();
-    assert_eq!(steps, 1, "one build for both: {:#?}", watch.seen);
+    assert!(
+        watch.seen[before..]
+            .iter()
+            .any(|l| l.contains("services api, jobs share one build: building it once")),
+        "{:#?}",
+        watch.seen
+    );
+    let mut image_ids = Vec::new();
+    for service in ["api", "jobs"] {
+        let details = stack
+            .engine()
+            .inspect_container(&stack.id(service))
+            .await
+            .expect("inspect");
+        image_ids.push(details.image_id);
+    }
+    assert_eq!(image_ids[0], image_ids[1], "one image, built once");
     watch.interrupt();
 }
 
@@ -507,10 +539,11 @@ async fn an_edit_during_a_rebuild_is_not_lost() {
         .success();
     images.track_layers(&up.stderr);
     track_image(&stack, &images, "web").await;
-    let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
+    // Verbose: the build's steps are shown.
+    let mut watch = Watch::start(&stack, &cache, &["--no-up", "--verbose"]);
     watch.wait_for("watching");
     write(&stack, "web/baked.txt", "two\n");
-    watch.wait_for("RUN sleep 2");
+    watch.wait_for("web: building: 3/4 RUN sleep 2");
     write(&stack, "web/baked.txt", "three\n");
     watch.wait_for("web: rebuilt in");
     track_image(&stack, &images, "web").await;

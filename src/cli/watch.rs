@@ -2,8 +2,9 @@
 //! as files change, by the services' `develop.watch` rules, with their logs
 //! streaming and muster's action lines between them.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
@@ -27,7 +28,8 @@ pub struct WatchArgs {
     /// Do not bring the stack up first: act on changes only
     #[arg(long)]
     no_up: bool,
-    /// Also say how many directories are watched
+    /// Also say how many directories are watched, and every step of a
+    /// rebuild (the build's output, each container stopped and started)
     #[arg(short, long)]
     verbose: bool,
     /// Quiet period that ends a batch of changes, in milliseconds
@@ -38,22 +40,74 @@ pub struct WatchArgs {
     progress: ProgressMode,
 }
 
-/// Action lines for the terminal: plain lines, the number of watches only
-/// when `--verbose`.
+/// Action lines for the terminal. Unless `--verbose`, a rebuild or reload
+/// says what it builds and why, and what came of it, not each step: the
+/// build's output is kept and shown only when the build fails.
 struct Lines {
     inner: Box<dyn FinishingReporter>,
     verbose: bool,
+    /// The last lines of each service's build output, for a failure.
+    build_output: Mutex<HashMap<String, VecDeque<String>>>,
+}
+
+/// How many lines of a failed build's output are shown.
+const FAILED_BUILD_LINES: usize = 40;
+
+impl Lines {
+    fn new(verbose: bool) -> Self {
+        Self {
+            inner: progress::reporter(ProgressMode::Plain),
+            verbose,
+            build_output: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn output(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<String>>> {
+        self.build_output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Reporter for Lines {
     fn report(&self, event: Event) {
+        if self.verbose {
+            return self.inner.report(event);
+        }
         match event {
-            Event::Watch(WatchEvent::Watching { services, .. }) if !self.verbose => {
+            Event::Watch(WatchEvent::Watching { services, .. }) => {
                 self.inner.report(Event::Note {
                     message: format!("watching {} (Ctrl-C to stop)", services.join(", ")),
                 });
             }
-            other => self.inner.report(other),
+            Event::BuildOutput { service, line } => {
+                let mut output = self.output();
+                let lines = output.entry(service).or_default();
+                if lines.len() == FAILED_BUILD_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+            Event::Building { ref service, .. } => {
+                self.output().remove(service);
+                self.inner.report(event);
+            }
+            Event::Failed { ref service, .. } => {
+                let lines = self.output().remove(service).unwrap_or_default();
+                for line in lines {
+                    self.inner.report(Event::BuildOutput {
+                        service: service.clone(),
+                        line,
+                    });
+                }
+                self.inner.report(event);
+            }
+            Event::Watch(_)
+            | Event::Recreating { .. }
+            | Event::Exited { .. }
+            | Event::Skipped { .. }
+            | Event::Note { .. } => self.inner.report(event),
+            _ => {}
         }
     }
 }
@@ -111,10 +165,7 @@ pub(super) async fn watch_attached(
     verbose: bool,
 ) -> ExitStatus {
     let project = loaded.name.clone();
-    let reporter: Arc<dyn Reporter> = Arc::new(Lines {
-        inner: progress::reporter(ProgressMode::Plain),
-        verbose,
-    });
+    let reporter: Arc<dyn Reporter> = Arc::new(Lines::new(verbose));
     let mut logs = logs(
         engine.clone(),
         &project,
