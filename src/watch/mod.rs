@@ -360,7 +360,8 @@ impl Reporter for BuildTimes {
     }
 }
 
-/// Runs `up` for a rebuild or a reload and reports what it did. The
+/// Runs `up` for a rebuild or a reload and reports what it did; then
+/// copies the trees of `initial_sync` rules into the new containers. The
 /// orchestrator's own events go to `reporter` too. `None` when it failed
 /// (reported).
 async fn converge(
@@ -368,6 +369,7 @@ async fn converge(
     loaded: &LoadedProject,
     options: &UpOptions,
     rebuilt: &[String],
+    triggers: &[Trigger],
     reporter: &Arc<dyn Reporter>,
 ) -> Option<UpSummary> {
     let began = Instant::now();
@@ -408,6 +410,8 @@ async fn converge(
                     }));
                 }
             }
+            let new = replaced(&summary);
+            initial_sync(&**engine, &loaded.name, triggers, Some(&new), &**reporter).await;
             Some(summary)
         }
         Err(e) => {
@@ -525,15 +529,6 @@ pub async fn watch(
             let file = file.display().to_string();
             match model::load(&options.project) {
                 Ok(reloaded) => {
-                    let services: Vec<String> = options.up.services.clone();
-                    let summary =
-                        converge(&engine, &reloaded, &options.up, &services, &reporter).await;
-                    if let Some(summary) = &summary {
-                        reporter.report(Event::Watch(WatchEvent::Reloaded {
-                            file,
-                            summary: summary.line(),
-                        }));
-                    }
                     loaded = reloaded;
                     match start(&loaded, &options.services, &*reporter, tx.clone()) {
                         Ok(s) => session = s,
@@ -542,16 +537,15 @@ pub async fn watch(
                             reason: e.to_string(),
                         })),
                     }
-                    if let Some(summary) = summary {
-                        let new = replaced(&summary);
-                        initial_sync(
-                            &*engine,
-                            &loaded.name,
-                            &session.triggers,
-                            Some(&new),
-                            &*reporter,
-                        )
-                        .await;
+                    let services = &options.up.services;
+                    let triggers = &session.triggers;
+                    if let Some(summary) =
+                        converge(&engine, &loaded, &options.up, services, triggers, &reporter).await
+                    {
+                        reporter.report(Event::Watch(WatchEvent::Reloaded {
+                            file,
+                            summary: summary.line(),
+                        }));
                     }
                 }
                 Err(errors) => reporter.report(Event::Watch(WatchEvent::Failed {
@@ -572,17 +566,15 @@ pub async fn watch(
             others.map(|p| apply(&*engine, &loaded.name, p, &*reporter)),
         )
         .await;
-        if !rebuilds.is_empty()
-            && let Some(summary) =
-                converge(&engine, &loaded, &options.up, &rebuilds, &reporter).await
-        {
-            let new = replaced(&summary);
-            initial_sync(
-                &*engine,
-                &loaded.name,
-                &session.triggers,
-                Some(&new),
-                &*reporter,
+        if !rebuilds.is_empty() {
+            let triggers = &session.triggers;
+            converge(
+                &engine,
+                &loaded,
+                &options.up,
+                &rebuilds,
+                triggers,
+                &reporter,
             )
             .await;
         }
