@@ -286,16 +286,38 @@ async fn a_burst_of_5000_files_is_one_action() {
     watch.interrupt();
 }
 
+/// The head of service `name` built from `context`, with what `@` gives an
+/// image service (a quick stop, the scope label); its image is removed at
+/// the end.
+fn built(stack: &Stack, images: &Images, name: &str, context: &str) -> String {
+    images.track(&format!("{}-{name}", stack.name));
+    format!(
+        "  {name}:\n    build: {context}\n    init: true\n    stop_grace_period: 1s\n    \
+         labels: {{{SCOPE_LABEL}: {}}}\n",
+        stack.name
+    )
+}
+
+/// `up -d` with `cache` as muster's cache (give `watch` the same one); the
+/// layers built are removed at the end.
+fn up_built(stack: &Stack, cache: &tempfile::TempDir, images: &Images) {
+    let up = stack
+        .test(&["up", "-d", "--progress", "plain"])
+        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
+        .run()
+        .success();
+    images.track_layers(&up.stderr);
+}
+
 /// `web` built from a Dockerfile that bakes `baked.txt` in; `worker`
 /// depends on it with `restart: true`, `other` without.
-fn rebuild_stack(stack: &Stack) {
-    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
-    let common = format!("init: true\n    stop_grace_period: 1s\n    {label}");
+fn rebuild_stack(stack: &Stack, images: &Images) {
     let body = format!(
-        "  web:\n    build: ./web\n    {common}\n    command: [sleep, '600']\n    develop:\n      watch:\n        \
+        "{}    command: [sleep, '600']\n    develop:\n      watch:\n        \
          - {{path: ./web, action: rebuild}}\n  \
          worker:\n    @\n    command: [sleep, '600']\n    depends_on:\n      web: {{condition: service_started, restart: true}}\n  \
-         other:\n    @\n    command: [sleep, '600']\n    depends_on: [web]\n"
+         other:\n    @\n    command: [sleep, '600']\n    depends_on: [web]\n",
+        built(stack, images, "web", "./web")
     );
     stack.write(&body);
     write(
@@ -315,15 +337,9 @@ async fn rebuild_replaces_the_container_restarts_restart_true_dependents_and_kee
     // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
     let stack = Stack::new(scope, "");
-    images.track(&format!("{}-web", stack.name));
-    rebuild_stack(&stack);
+    rebuild_stack(&stack, &images);
     let cache = tempfile::tempdir().expect("temp dir");
-    let up = stack
-        .test(&["up", "-d", "--progress", "plain"])
-        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
-        .run()
-        .success();
-    images.track_layers(&up.stderr);
+    up_built(&stack, &cache, &images);
     track_image(&stack, &images, "web").await;
     let web = stack.id("web");
     let worker_started = started_at(&stack, &stack.id("worker")).await;
@@ -415,11 +431,10 @@ async fn services_that_share_a_build_are_rebuilt_once() {
     // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
     let stack = Stack::new(scope, "");
-    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
     let service = |name: &str| {
         format!(
-            "  {name}:\n    build: ./app\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
-             command: [sleep, '600']\n    develop:\n      watch:\n        - {{path: ./app, action: rebuild}}\n"
+            "{}    command: [sleep, '600']\n    develop:\n      watch:\n        - {{path: ./app, action: rebuild}}\n",
+            built(&stack, &images, name, "./app")
         )
     };
     stack.write(&format!("{}{}", service("api"), service("jobs")));
@@ -429,16 +444,8 @@ async fn services_that_share_a_build_are_rebuilt_once() {
         &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\n"),
     );
     write(&stack, "app/baked.txt", "one\n");
-    for service in ["api", "jobs"] {
-        images.track(&format!("{}-{service}", stack.name));
-    }
     let cache = tempfile::tempdir().expect("temp dir");
-    let up = stack
-        .test(&["up", "-d", "--progress", "plain"])
-        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
-        .run()
-        .success();
-    images.track_layers(&up.stderr);
+    up_built(&stack, &cache, &images);
     let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
     watch.wait_for("watching");
     let before = watch.seen.len();
@@ -523,8 +530,7 @@ async fn an_edit_during_a_rebuild_is_not_lost() {
     // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
     let stack = Stack::new(scope, "");
-    images.track(&format!("{}-web", stack.name));
-    rebuild_stack(&stack);
+    rebuild_stack(&stack, &images);
     // A slow step, so that the second edit lands while it runs.
     write(
         &stack,
@@ -532,12 +538,7 @@ async fn an_edit_during_a_rebuild_is_not_lost() {
         &format!("FROM {TEST_IMAGE}\nCOPY baked.txt /baked.txt\nRUN sleep 2\n"),
     );
     let cache = tempfile::tempdir().expect("temp dir");
-    let up = stack
-        .test(&["up", "-d", "--progress", "plain"])
-        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
-        .run()
-        .success();
-    images.track_layers(&up.stderr);
+    up_built(&stack, &cache, &images);
     track_image(&stack, &images, "web").await;
     // Verbose: the build's steps are shown.
     let mut watch = Watch::start(&stack, &cache, &["--no-up", "--verbose"]);
@@ -806,17 +807,17 @@ async fn deletes_use_busybox_without_rm_and_say_what_to_do_without_either() {
     // Dropped after the stack: the images of its containers go last.
     let images = Images::new();
     let stack = Stack::new(scope, "");
-    let label = format!("labels: {{{SCOPE_LABEL}: {}}}", stack.name);
-    let rule = |dir: &str| {
-        format!("develop:\n      watch:\n        - {{path: ./src, target: /{dir}, action: sync}}")
+    let service = |name: &str, command: &str| {
+        format!(
+            "{}    command: {command}\n    develop:\n      watch:\n        \
+             - {{path: ./src, target: /{name}, action: sync}}\n",
+            built(&stack, &images, name, &format!("./{name}"))
+        )
     };
     stack.write(&format!(
-        "  slim:\n    build: ./slim\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
-         command: [sleep, '600']\n    {}\n  \
-         bare:\n    build: ./bare\n    init: true\n    stop_grace_period: 1s\n    {label}\n    \
-         command: [/opt/busybox, sleep, '600']\n    {}\n",
-        rule("slim"),
-        rule("bare"),
+        "{}{}",
+        service("slim", "[sleep, '600']"),
+        service("bare", "[/opt/busybox, sleep, '600']")
     ));
     // No `rm` link: busybox is there to run it.
     write(
@@ -832,17 +833,9 @@ async fn deletes_use_busybox_without_rm_and_say_what_to_do_without_either() {
             "FROM {TEST_IMAGE}\nRUN mkdir /opt && cp /bin/busybox /opt/ && /opt/busybox rm /bin/rm /bin/busybox\n"
         ),
     );
-    for service in ["slim", "bare"] {
-        images.track(&format!("{}-{service}", stack.name));
-    }
     write(&stack, "src/doomed.txt", "doomed\n");
     let cache = tempfile::tempdir().expect("temp dir");
-    let up = stack
-        .test(&["up", "-d", "--progress", "plain"])
-        .env("XDG_CACHE_HOME", &cache.path().display().to_string())
-        .run()
-        .success();
-    images.track_layers(&up.stderr);
+    up_built(&stack, &cache, &images);
     let (slim, bare) = (stack.id("slim"), stack.id("bare"));
     let mut watch = Watch::start(&stack, &cache, &["--no-up"]);
     watch.wait_for("watching");
