@@ -146,7 +146,8 @@ pub enum WatchEvent {
         build: Duration,
         ready: Duration,
     },
-    /// A watch action, a rebuild or a reload failed; `reason` says why (and, for a rebuild or reload, that the old containers keep running).
+    /// A watch action, a rebuild or a reload failed; `reason` says why
+    /// (and, for a rebuild or a reload, that the old containers run on).
     Failed {
         service: Option<String>,
         reason: String,

@@ -458,15 +458,11 @@ fn start(
 /// `reason` for a failure that left the old containers running: said at
 /// the end of its first line, before any detail lines.
 fn kept(reason: &str) -> String {
-    let (first, rest) = reason
-        .split_once('\n')
-        .map_or((reason, ""), |(f, r)| (f, r));
-    let mut text = format!("{first} (the running containers are kept)");
-    if !rest.is_empty() {
-        text.push('\n');
-        text.push_str(rest);
+    const KEPT: &str = "(the running containers are kept)";
+    match reason.split_once('\n') {
+        Some((first, details)) => format!("{first} {KEPT}\n{details}"),
+        None => format!("{reason} {KEPT}"),
     }
-    text
 }
 
 /// The services that have a new container after `up`.
