@@ -2,9 +2,8 @@
 //! as files change, by the services' `develop.watch` rules, with their logs
 //! streaming and muster's action lines between them.
 
-use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -41,32 +40,11 @@ pub struct WatchArgs {
 }
 
 /// Action lines for the terminal. Unless `--verbose`, a rebuild or reload
-/// says what it builds and why, and what came of it, not each step: the
-/// build's output is kept and shown only when the build fails.
+/// says what it builds and why, and what came of it, not each step; a
+/// failed build's error carries its step and last output.
 struct Lines {
     inner: Box<dyn FinishingReporter>,
     verbose: bool,
-    /// The last lines of each service's build output, for a failure.
-    build_output: Mutex<HashMap<String, VecDeque<String>>>,
-}
-
-/// How many lines of a failed build's output are shown.
-const FAILED_BUILD_LINES: usize = 40;
-
-impl Lines {
-    fn new(verbose: bool) -> Self {
-        Self {
-            inner: progress::reporter(ProgressMode::Plain),
-            verbose,
-            build_output: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn output(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<String>>> {
-        self.build_output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 impl Reporter for Lines {
@@ -80,30 +58,10 @@ impl Reporter for Lines {
                     message: format!("watching {} (Ctrl-C to stop)", services.join(", ")),
                 });
             }
-            Event::BuildOutput { service, line } => {
-                let mut output = self.output();
-                let lines = output.entry(service).or_default();
-                if lines.len() == FAILED_BUILD_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(line);
-            }
-            Event::Building { ref service, .. } => {
-                self.output().remove(service);
-                self.inner.report(event);
-            }
-            Event::Failed { ref service, .. } => {
-                let lines = self.output().remove(service).unwrap_or_default();
-                for line in lines {
-                    self.inner.report(Event::BuildOutput {
-                        service: service.clone(),
-                        line,
-                    });
-                }
-                self.inner.report(event);
-            }
             Event::Watch(_)
+            | Event::Building { .. }
             | Event::Recreating { .. }
+            | Event::Failed { .. }
             | Event::Exited { .. }
             | Event::Skipped { .. }
             | Event::Note { .. } => self.inner.report(event),
@@ -165,7 +123,10 @@ pub(super) async fn watch_attached(
     verbose: bool,
 ) -> ExitStatus {
     let project = loaded.name.clone();
-    let reporter: Arc<dyn Reporter> = Arc::new(Lines::new(verbose));
+    let reporter: Arc<dyn Reporter> = Arc::new(Lines {
+        inner: progress::reporter(ProgressMode::Plain),
+        verbose,
+    });
     let mut logs = logs(
         engine.clone(),
         &project,
